@@ -1,0 +1,95 @@
+"""`assay curate run`: raw files → a curated dataset version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, err, escape, handle_errors, out
+from assay.cli.render import steps_table
+from assay.errors import ConfigError
+
+app = typer.Typer(help="Curate raw files into dataset versions.", no_args_is_help=True)
+
+EXAMPLE = """Examples:
+
+  assay curate run data/train.jsonl --name train-v1
+
+  assay curate run 'raw/*.jsonl' raw/extra.csv --map prompt=instruction --map response=output --json
+"""
+
+
+def _overrides(cfg, strict: bool | None, mapping: list[str]):
+    """Command-line options applied over the configured curate settings, validated like the file."""
+    from assay.config import validate_config
+
+    data = cfg.model_dump()
+    if strict is not None:
+        data["strict"] = strict
+    if mapping:
+        data["read"]["columns"] = {**data["read"]["columns"], **_mapping(mapping)}
+    return validate_config({"curate": data}, source="command-line options").curate
+
+
+def _mapping(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        canonical, sep, column = pair.partition("=")
+        if not sep or not canonical or not column:
+            raise ConfigError(f"--map `{pair}` is not CANONICAL=COLUMN", hint="e.g. --map prompt=instruction")
+        mapping[canonical.strip()] = column.strip()
+    return mapping
+
+
+@app.command("run", epilog=EXAMPLE)
+@handle_errors
+def run(
+    inputs: Annotated[list[str], typer.Argument(help="Files, folders or glob patterns (JSONL[.gz], JSON, CSV/TSV, Parquet, HF save_to_disk folders).")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML file overlaid on the workspace's assay.toml.")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Tag the resulting version with this name (moves an existing tag).")] = None,
+    strict: Annotated[bool | None, typer.Option("--strict/--no-strict", help="Exit 2 instead of quarantining malformed rows (default: curate.strict).", show_default=False)] = None,
+    mapping: Annotated[list[str] | None, typer.Option("--map", help="Map a canonical column to yours, e.g. prompt=instruction (repeatable; overrides curate.read.columns).")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read raw files, run the curation steps, and write an immutable dataset version.
+
+    Rows a step removes go to the version's rejects with step and reason; lines that cannot be
+    parsed go to its quarantine with file, line and error. Rerunning with the same inputs and
+    config is a no-op that prints the same version id.
+    """
+    from assay.curate.pipeline import curate
+    from assay.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    cfg = _overrides(ws.load_config(config).curate, strict, mapping or [])
+    if as_json:
+        result = curate(ws, inputs, cfg, name=name)
+        emit_json({"ok": True, **result.to_dict()})
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+
+        def progress(event: str, info: dict) -> None:
+            if event == "read":
+                bar.update(task, description=f"reading {escape(info['source'])}: {info['rows']:,} rows, {info['quarantined']:,} quarantined")
+            else:
+                bar.update(task, description=f"step {info['step']} on {info['rows']:,} rows")
+
+        result = curate(ws, inputs, cfg, name=name, progress=progress)
+    _render(result)
+
+
+def _render(result) -> None:
+    counts = result.counts
+    out.print(steps_table(counts))
+    v = result.write.version
+    state = "unchanged (same inputs and config)" if result.reused else ("created" if result.write.created else "already existed")
+    out.print(f"version [bold]{v.id}[/] ({v.kind}, {counts['kept']:,} rows) {state}")
+    if counts.get("quarantined"):
+        where = ", ".join(f"{escape(s)}: {n}" for s, n in counts.get("quarantined_by_source", {}).items())
+        out.print(f"[yellow]{counts['quarantined']:,} malformed row(s) quarantined[/] ({where}); "
+                  f"see them with: assay data export {v.id} --part quarantine --format jsonl --out quarantine.jsonl")

@@ -1,0 +1,128 @@
+"""`assay data list | show | export | tag | diff`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, escape, handle_errors, out
+from assay.cli.render import steps_table, versions_table
+
+app = typer.Typer(help="Inspect, compare, tag and export dataset versions.", no_args_is_help=True)
+
+
+def _ws(workspace):
+    from assay.workspace import Workspace
+
+    return Workspace.open(workspace)
+
+
+@app.command("list", epilog="Example: assay data list --json")
+@handle_errors
+def list_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """List dataset versions, oldest first."""
+    entries = _ws(workspace).datasets.list()
+    if as_json:
+        emit_json({"ok": True, "versions": [e.to_dict() for e in entries]})
+    elif not entries:
+        out.print("no dataset versions yet: create one with `assay curate run FILE`")
+    else:
+        out.print(versions_table(entries))
+
+
+@app.command("show", epilog="Example: assay data show ds-1a2b3c4d5e6f")
+@handle_errors
+def show(
+    ref: Annotated[str, typer.Argument(help="Version id, unique id prefix, or tag.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a version: counts per step and reason, schema, parents, inputs and the resolved config."""
+    v = _ws(workspace).datasets.get(ref)
+    m = v.manifest
+    if as_json:
+        emit_json({"ok": True, "tags": v.entry.tags, "path": str(v.path), "manifest": m})
+        return
+    out.print(f"[bold]{v.id}[/]  kind={m['kind']}  rows={m['rows']:,}  created={m['created_at']}")
+    out.print(f"tags: {escape(', '.join(v.entry.tags) or '-')}   parents: {', '.join(m['parents']) or '-'}")
+    for f in m.get("inputs", []):
+        out.print(f"input: {escape(f['path'])} ({f['format']}, {f['bytes']:,} bytes, sha256 {f['sha256'][:12]})")
+    if "steps" in m.get("counts", {}):
+        out.print(steps_table(m["counts"]))
+    out.print("schema: " + escape(", ".join(f"{c}: {t}" for c, t in m["schema"].items())))
+    out.print(f"config (hash {m['config_hash'][:12]}):")
+    out.print(escape(json.dumps(m["config"], indent=2)))
+    out.print(f"files: {escape(v.path)}")
+
+
+@app.command("export", epilog="Example: assay data export train-v1 --format jsonl --out train.jsonl")
+@handle_errors
+def export(
+    ref: Annotated[str, typer.Argument(help="Version id, unique id prefix, or tag.")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="File to write (replaced atomically).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or parquet.")] = "jsonl",
+    part: Annotated[str, typer.Option("--part", help="data (kept rows), rejects, or quarantine.")] = "data",
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a version's rows (or its rejects or quarantine) to JSONL or Parquet."""
+    from assay.store.export import export_version
+
+    v = _ws(workspace).datasets.get(ref)
+    rows = export_version(v, out_path, fmt=fmt, part=part)
+    if as_json:
+        emit_json({"ok": True, "version": v.id, "part": part, "format": fmt, "rows": rows, "out": str(out_path)})
+    else:
+        out.print(f"wrote {rows:,} {part} rows of {v.id} to {escape(out_path)}")
+
+
+@app.command("tag", epilog="Example: assay data tag ds-1a2b3c4d5e6f train-v1")
+@handle_errors
+def tag(
+    ref: Annotated[str, typer.Argument(help="Version id, unique id prefix, or tag.")],
+    name: Annotated[str, typer.Argument(help="Tag name, usable wherever a version id is.")],
+    force: Annotated[bool, typer.Option("--force", help="Move the tag if it points elsewhere.")] = False,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a version a name that other commands accept in place of its id."""
+    from assay.store.manifest import now_iso
+
+    ws = _ws(workspace)
+    v = ws.datasets.get(ref)
+    previous = ws.catalog.tag(v.id, name, now_iso(), force=force)
+    if as_json:
+        emit_json({"ok": True, "version": v.id, "tag": name, "previous": previous})
+    else:
+        moved = f" (moved from {previous})" if previous and previous != v.id else ""
+        out.print(f"tagged {v.id} as {escape(name)}{moved}")
+
+
+@app.command("diff", epilog="Example: assay data diff train-v1 train-v2 --json")
+@handle_errors
+def diff(
+    a: Annotated[str, typer.Argument(help="The older version (id, prefix or tag).")],
+    b: Annotated[str, typer.Argument(help="The newer version (id, prefix or tag).")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which rows B added, removed or changed relative to A (rows are matched by id)."""
+    from assay.store.diff import diff_versions
+
+    ws = _ws(workspace)
+    d = diff_versions(ws.datasets.get(a), ws.datasets.get(b))
+    if as_json:
+        emit_json({"ok": True, **d})
+        return
+    out.print(f"{d['a']} ({d['rows_a']:,} rows) → {d['b']} ({d['rows_b']:,} rows)")
+    out.print(f"added {d['added']:,}  removed {d['removed']:,}  changed {d['changed']:,}  unchanged {d['unchanged']:,}")
+    if d["columns_added"] or d["columns_removed"]:
+        out.print(f"columns added: {d['columns_added']}  removed: {d['columns_removed']}")
+    for kind in ("added", "removed"):
+        if d["examples"][kind]:
+            out.print(f"e.g. {kind}: {', '.join(d['examples'][kind])}")
+    for ch in d["examples"]["changed"]:
+        out.print(f"e.g. changed {ch['id']}: {', '.join(ch['columns'])}")

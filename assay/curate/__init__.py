@@ -1,0 +1,1 @@
+"""Curation: readers, steps, the pipeline runner and its report."""

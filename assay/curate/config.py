@@ -1,0 +1,41 @@
+"""The curation pipeline's configuration: which steps run, and each step's options."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from assay.curate.readers import ReadConfig
+from assay.curate.steps import REGISTRY
+from assay.curate.steps.exact_dedup import ExactDedupConfig
+from assay.curate.steps.normalize import NormalizeConfig
+
+DEFAULT_STEPS = ["normalize", "exact_dedup"]
+
+
+class CurateConfig(BaseModel):
+    """`[curate]` in assay.toml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_STEPS),
+        description=f"Steps to run, in order. Known steps: {', '.join(sorted(REGISTRY))}.",
+    )
+    seed: int = Field(0, description="Seed for every random choice in the pipeline (recorded in the manifest).")
+    strict: bool = Field(False, description="Fail (exit 2) instead of quarantining malformed input rows.")
+    read: ReadConfig = Field(default_factory=ReadConfig, description="How input files are read and mapped.")
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig, description="The `normalize` step.")
+    exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig, description="The `exact_dedup` step.")
+
+    @field_validator("steps")
+    @classmethod
+    def _known_steps(cls, steps: list[str]) -> list[str]:
+        unknown = [s for s in steps if s not in REGISTRY]
+        if unknown:
+            raise ValueError(f"unknown step(s) {unknown}; known: {sorted(REGISTRY)}")
+        if len(set(steps)) != len(steps):
+            raise ValueError("a step is listed twice")
+        return steps
+
+    def step_config(self, name: str) -> BaseModel:
+        return getattr(self, name)

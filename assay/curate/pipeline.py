@@ -1,0 +1,174 @@
+"""The curation runner: reads inputs, runs the configured steps, keeps every removed row, writes a version.
+
+Steps never touch disk; this module owns reading, statistics, rejects and the version write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from assay.curate.config import CurateConfig
+from assay.curate.ids import assign_ids
+from assay.curate.readers import QUARANTINE_SCHEMA, InputFile, expand_inputs, file_fingerprint, read_chunks
+from assay.curate.schema import CONTENT_DTYPES, content_columns
+from assay.curate.steps import REGISTRY, StepContext
+from assay.curate.steps.base import DECISION_COLUMNS, DETAIL, DUPLICATE_OF, REASON
+from assay.errors import InputError
+from assay.store.datasets import WriteResult
+from assay.store.digest import json_digest
+
+# Bump when a step's behaviour changes for the same config: it invalidates the rerun shortcut.
+PIPELINE_VERSION = 1
+
+Progress = Callable[[str, dict], None]
+
+
+@dataclass
+class StepStats:
+    step: str
+    rows_in: int
+    rows_out: int
+    removed: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"step": self.step, "in": self.rows_in, "out": self.rows_out, "removed": self.removed,
+                "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class CurateResult:
+    """What a run produced; `reused` means the same inputs and config had already been curated."""
+
+    write: WriteResult
+    reused: bool
+    counts: dict
+
+    @property
+    def version_id(self) -> str:
+        return self.write.version.id
+
+    def to_dict(self) -> dict:
+        return {"version": self.version_id, "created": self.write.created, "reused": self.reused,
+                "kind": self.write.version.kind, "path": str(self.write.version.path), "counts": self.counts}
+
+
+def _noop(event: str, info: dict) -> None:
+    return None
+
+
+def curate(
+    ws,
+    inputs: Sequence[str | Path],
+    config: CurateConfig | None = None,
+    *,
+    name: str | None = None,
+    progress: Progress = _noop,
+) -> CurateResult:
+    """Curate input files into a new dataset version of `ws` (a Workspace).
+
+    >>> result = curate(Workspace.open(), ["data/train.jsonl"])  # doctest: +SKIP
+    """
+    cfg = config or ws.config.curate
+    files = expand_inputs(inputs)
+    fingerprints = [file_fingerprint(f) for f in files]
+    key = recipe_key(fingerprints, cfg)
+    existing = ws.datasets.by_recipe(key)
+    if existing is not None:
+        result = CurateResult(WriteResult(existing, False), True, existing.manifest["counts"])
+        _tag(ws, result, name)
+        return result
+    rows, quarantine = ingest(files, cfg, progress)
+    kept, rejects, stats = run_steps(rows, cfg, progress)
+    counts = _counts(rows.height, quarantine, stats, kept.height, rejects.height)
+    write = ws.datasets.write(
+        kept, kind="curated", config=cfg.model_dump(mode="json"), rejects=rejects, quarantine=quarantine,
+        counts=counts, seed=cfg.seed, recipe_key=key, extra={"inputs": fingerprints, "pipeline_version": PIPELINE_VERSION},
+    )
+    result = CurateResult(write, False, counts)
+    _tag(ws, result, name)
+    return result
+
+
+def recipe_key(fingerprints: list[dict], cfg: CurateConfig) -> str:
+    """What determines a run's output: input contents, resolved config, pipeline version."""
+    inputs = [{k: f[k] for k in ("source", "format", "sha256")} for f in fingerprints]
+    return json_digest({"inputs": inputs, "config": cfg.model_dump(mode="json"), "pipeline": PIPELINE_VERSION})
+
+
+def ingest(files: list[InputFile], cfg: CurateConfig, progress: Progress = _noop) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Read every file into one canonical frame with ids, plus the quarantined lines."""
+    frames, bad = [], []
+    for f in files:
+        n = 0
+        for chunk in read_chunks(f, cfg.read):
+            frames.append(chunk.rows)
+            bad.append(chunk.quarantine)
+            n += chunk.rows.height
+            progress("read", {"source": f.source, "rows": n, "quarantined": sum(b.height for b in bad)})
+    quarantine = pl.concat([pl.DataFrame(schema=QUARANTINE_SCHEMA), *bad], how="diagonal_relaxed")
+    if cfg.strict and quarantine.height:
+        raise InputError(_quarantine_summary(quarantine, "malformed input rows (--strict)"),
+                         hint="fix those lines, or run without --strict to quarantine them")
+    rows = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+    if rows.height == 0:
+        raise InputError(_quarantine_summary(quarantine, "no usable rows in the input"),
+                         hint="check that the files hold JSON objects / CSV rows with content columns")
+    rows = rows.with_columns(pl.col(c).cast(t) for c, t in CONTENT_DTYPES.items() if c in rows.columns)
+    return assign_ids(rows), quarantine
+
+
+def _quarantine_summary(q: pl.DataFrame, headline: str) -> str:
+    lines = [f"{headline}: {q.height} row(s) quarantined"]
+    for src, line, err in q.select("source", "source_line", "error").head(5).iter_rows():
+        lines.append(f"  {src}:{line}: {err}")
+    return "\n".join(lines)
+
+
+def run_steps(rows: pl.DataFrame, cfg: CurateConfig, progress: Progress = _noop) -> tuple[pl.DataFrame, pl.DataFrame, list[StepStats]]:
+    """Apply the configured steps in order; filters' removed rows become rejects with step and reason."""
+    ctx = StepContext(seed=cfg.seed, content_columns=content_columns(rows.schema))
+    kept, rejected, stats = rows, [], []
+    for name in cfg.steps:
+        step, t0, rows_in = REGISTRY[name], time.perf_counter(), kept.height
+        progress("step", {"step": name, "rows": rows_in})
+        out = step.fn(kept.lazy(), cfg.step_config(name), ctx).collect()
+        removed: dict[str, int] = {}
+        if step.is_filter:
+            out, rej = _split(out, name)
+            rejected.append(rej)
+            removed = dict(sorted(rej.group_by("reason").len().iter_rows(), key=lambda kv: -kv[1]))
+        kept = out
+        stats.append(StepStats(name, rows_in, kept.height, removed, time.perf_counter() - t0))
+    rejects = pl.concat(rejected, how="diagonal_relaxed") if rejected else pl.DataFrame(schema={"step": pl.String, "reason": pl.String})
+    return kept, rejects, stats
+
+
+def _split(out: pl.DataFrame, step_name: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    for col in DECISION_COLUMNS:
+        if col not in out.columns:
+            out = out.with_columns(pl.lit(None, dtype=pl.String).alias(col))
+    drop = out.get_column(REASON).is_not_null()
+    rej = out.filter(drop).rename({REASON: "reason", DETAIL: "detail", DUPLICATE_OF: "duplicate_of"})
+    rej = rej.with_columns(pl.lit(step_name).alias("step"))
+    return out.filter(~drop).drop(DECISION_COLUMNS), rej
+
+
+def _counts(read: int, quarantine: pl.DataFrame, stats: list[StepStats], kept: int, rejected: int) -> dict:
+    return {
+        "input_rows": read + quarantine.height, "read": read, "quarantined": quarantine.height,
+        "quarantined_by_source": dict(quarantine.group_by("source").len().sort("source").iter_rows()),
+        "steps": [s.to_dict() for s in stats], "kept": kept, "rejected": rejected,
+    }
+
+
+def _tag(ws, result: CurateResult, name: str | None) -> None:
+    if name:
+        from assay.store.manifest import now_iso
+
+        ws.catalog.tag(result.version_id, name, now_iso(), force=True)

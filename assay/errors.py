@@ -1,0 +1,58 @@
+"""Error types shaped for users: each says what is wrong, where, and how to fix it.
+
+The CLI maps them to exit codes: 2 for bad input or configuration, 1 for a failed check or gate.
+"""
+
+from __future__ import annotations
+
+
+class AssayError(Exception):
+    """Base class for every error assay raises on purpose."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  fix: {self.hint}" if self.hint else self.message
+
+
+class InputError(AssayError):
+    """Input data cannot be used: a missing file, an empty file, missing content columns."""
+
+
+class ConfigError(AssayError):
+    """A configuration value or a command-line option is invalid."""
+
+
+class NotFoundError(AssayError):
+    """A version, tag or model reference does not resolve."""
+
+
+class WorkspaceError(AssayError):
+    """The workspace is missing, not initialised, or damaged."""
+
+
+class MissingDependencyError(AssayError):
+    """An optional dependency is not installed; the hint names the pip extra."""
+
+
+class CheckFailed(AssayError):
+    """A check or gate ran and did not pass (exit code 1)."""
+
+    exit_code = 1
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency or raise an error naming the extra that provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"`{module}` is not installed ({exc})", hint=f'pip install "assay[{extra}]"'
+        ) from exc

@@ -1,0 +1,134 @@
+"""Immutable, content-addressed dataset versions (DESIGN §3).
+
+A version is `data.parquet` (kept rows), `rejects.parquet` (removed rows with `step` and
+`reason`), `quarantine.parquet` (input rows that could not be parsed) and `manifest.json`.
+Its id hashes the rows and the manifest essentials, so the same input and config give the
+same id and writing it again is a no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from assay.errors import ConfigError
+from assay.store.atomic import staging_dir
+from assay.store.catalog import Catalog, Entry
+from assay.store.digest import frame_digest, json_digest
+from assay.store.manifest import library_versions, now_iso, read_manifest
+from assay.store.versions import Layout, commit
+
+KINDS = ("raw", "curated", "approved", "mix")
+DATA, REJECTS, QUARANTINE = "data.parquet", "rejects.parquet", "quarantine.parquet"
+REJECT_SCHEMA = {"step": pl.String, "reason": pl.String}
+QUARANTINE_SCHEMA = {"source": pl.String, "source_line": pl.Int64, "error": pl.String, "raw": pl.String}
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """A published dataset version: read-only accessors over its files."""
+
+    entry: Entry
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def kind(self) -> str:
+        return self.entry.kind
+
+    @property
+    def manifest(self) -> dict:
+        return read_manifest(self.path)
+
+    def data(self) -> pl.LazyFrame:
+        return pl.scan_parquet(self.path / DATA)
+
+    def rejects(self) -> pl.LazyFrame:
+        return pl.scan_parquet(self.path / REJECTS)
+
+    def quarantine(self) -> pl.LazyFrame:
+        return pl.scan_parquet(self.path / QUARANTINE)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    version: DatasetVersion
+    created: bool
+
+
+def _or_empty(frame: pl.DataFrame | None, schema: dict) -> pl.DataFrame:
+    if frame is None:
+        return pl.DataFrame(schema=schema)
+    missing = [c for c in schema if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame lacks required columns {missing}")
+    return frame
+
+
+def version_id(kind: str, parents: list[str], config_hash: str, digests: dict[str, str]) -> str:
+    """ds- + 12 hex of a hash over the rows' digests and the manifest essentials."""
+    return "ds-" + json_digest({"kind": kind, "parents": sorted(parents), "config": config_hash, **digests})[:12]
+
+
+class DatasetStore:
+    """Write and read dataset versions of one workspace."""
+
+    def __init__(self, layout: Layout, catalog: Catalog) -> None:
+        self.layout, self.catalog = layout, catalog
+
+    def write(
+        self,
+        data: pl.DataFrame,
+        *,
+        kind: str,
+        config: dict,
+        rejects: pl.DataFrame | None = None,
+        quarantine: pl.DataFrame | None = None,
+        parents: list[str] | None = None,
+        counts: dict | None = None,
+        name: str | None = None,
+        seed: int | None = None,
+        extra: dict | None = None,
+        recipe_key: str | None = None,
+    ) -> WriteResult:
+        """Publish a dataset version atomically; an identical existing version is returned as is."""
+        if kind not in KINDS:
+            raise ConfigError(f"unknown dataset kind `{kind}`", hint=f"use one of {', '.join(KINDS)}")
+        parents = list(parents or [])
+        rejects, quarantine = _or_empty(rejects, REJECT_SCHEMA), _or_empty(quarantine, QUARANTINE_SCHEMA)
+        config_hash = json_digest(config)
+        digests = {"data": frame_digest(data), "rejects": frame_digest(rejects), "quarantine": frame_digest(quarantine)}
+        vid = version_id(kind, parents, config_hash, digests)
+        manifest = {
+            "id": vid, "family": "dataset", "kind": kind, "name": name, "parents": parents,
+            "created_at": now_iso(), "config": config, "config_hash": config_hash, "seed": seed,
+            "rows": data.height, "counts": counts or {"kept": data.height, "rejected": rejects.height,
+                                                      "quarantined": quarantine.height},
+            "schema": {c: str(t) for c, t in data.schema.items()}, "digests": digests,
+            "library_versions": library_versions(), **(extra or {}),
+        }
+        with staging_dir(self.layout.tmp) as staged:
+            data.write_parquet(staged / DATA, compression="zstd")
+            rejects.write_parquet(staged / REJECTS, compression="zstd")
+            quarantine.write_parquet(staged / QUARANTINE, compression="zstd")
+            entry, created = commit(self.layout, self.catalog, staged, manifest, recipe_key=recipe_key)
+        return WriteResult(self._version(entry), created)
+
+    def get(self, ref: str) -> DatasetVersion:
+        return self._version(self.catalog.resolve(ref, family="dataset"))
+
+    def by_recipe(self, key: str) -> DatasetVersion | None:
+        vid = self.catalog.recipe(key)
+        entry = self.catalog.get(vid) if vid else None
+        return self._version(entry) if entry else None
+
+    def list(self) -> list[Entry]:
+        return self.catalog.entries("dataset")
+
+    def _version(self, entry: Entry) -> DatasetVersion:
+        return DatasetVersion(entry, self.layout.root / entry.path)

@@ -1,0 +1,98 @@
+"""Committing a staged version directory: hash its files, write the manifest, publish, catalogue.
+
+Shared by every family (dataset, model, report) so that atomicity and verification live in one place.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from assay.store.atomic import publish_dir, sha256_file
+from assay.store.catalog import Catalog, Entry
+from assay.store.manifest import dumps, read_manifest
+
+FAMILY_DIRS = {"dataset": "datasets", "model": "models", "report": "reports"}
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a workspace keeps its payloads."""
+
+    root: Path
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    def family_dir(self, family: str) -> Path:
+        return self.root / FAMILY_DIRS[family]
+
+    def version_dir(self, family: str, version_id: str) -> Path:
+        return self.family_dir(family) / version_id
+
+
+def file_hashes(folder: Path) -> dict[str, dict]:
+    """sha256 and size of every payload file below a folder (the manifest excluded)."""
+    out = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel != MANIFEST:
+            out[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    return out
+
+
+def commit(layout: Layout, catalog: Catalog, staged: Path, manifest: dict, *, recipe_key: str | None = None) -> tuple[Entry, bool]:
+    """Publish a staged version; returns its catalog entry and whether it is new.
+
+    The manifest must carry id, family, kind, parents, config_hash and created_at.
+    """
+    manifest = {**manifest, "files": file_hashes(staged)}
+    (staged / MANIFEST).write_bytes(dumps(manifest))
+    final = layout.version_dir(manifest["family"], manifest["id"])
+    existing = catalog.get(manifest["id"])
+    if existing:
+        shutil.rmtree(staged, ignore_errors=True)
+        if recipe_key:
+            catalog.add(existing, recipe_key)
+        return existing, False
+    if final.exists() and not verify_dir(final):
+        shutil.rmtree(final)  # a damaged uncatalogued leftover of an earlier crash
+    publish_dir(staged, final)
+    entry = entry_for(layout, final)
+    created = catalog.add(entry, recipe_key)
+    return entry, created
+
+
+def entry_for(layout: Layout, folder: Path) -> Entry:
+    """The catalog entry described by a published version's manifest."""
+    m = read_manifest(folder)
+    return Entry(
+        id=m["id"], family=m["family"], kind=m["kind"], name=m.get("name"), parents=list(m.get("parents", [])),
+        config_hash=m.get("config_hash", ""), created_at=m["created_at"], status=m.get("status", "ready"),
+        rows=m.get("rows"), path=folder.relative_to(layout.root).as_posix(),
+        manifest_sha256=sha256_file(folder / MANIFEST), tags=[],
+    )
+
+
+def verify_dir(folder: Path, *, deep: bool = True) -> list[str]:
+    """Problems with a version folder: missing manifest, missing/extra files, size or hash mismatch."""
+    try:
+        files = read_manifest(folder)["files"]
+    except (OSError, ValueError, KeyError) as exc:
+        return [f"{folder.name}: unreadable manifest ({exc})"]
+    problems = []
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
+    for rel in sorted(present - set(files)):
+        problems.append(f"{folder.name}/{rel}: not listed in the manifest")
+    for rel, meta in files.items():
+        path = folder / rel
+        if not path.is_file():
+            problems.append(f"{folder.name}/{rel}: missing")
+        elif path.stat().st_size != meta["bytes"]:
+            problems.append(f"{folder.name}/{rel}: size {path.stat().st_size} != {meta['bytes']} in the manifest")
+        elif deep and sha256_file(path) != meta["sha256"]:
+            problems.append(f"{folder.name}/{rel}: content hash differs from the manifest")
+    return problems

@@ -1,0 +1,99 @@
+"""A writer killed mid-version leaves nothing half-written visible, and `assay doctor` cleans up."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from assay.workspace import Workspace, doctor
+
+WRITER = textwrap.dedent(
+    """
+    import os, sys
+    import polars as pl
+    from assay.store import versions
+    from assay.workspace import Workspace
+
+    crash_at = sys.argv[2]
+    real_publish = versions.publish_dir
+
+    def publish(staged, final):
+        if crash_at == "before-rename":
+            os._exit(9)
+        real_publish(staged, final)
+        if crash_at == "after-rename":
+            os._exit(9)
+
+    versions.publish_dir = publish
+    if crash_at == "mid-write":
+        real_write = pl.DataFrame.write_parquet
+        def write(self, path, *a, **k):
+            if str(path).endswith("rejects.parquet"):
+                os._exit(9)
+            return real_write(self, path, *a, **k)
+        pl.DataFrame.write_parquet = write
+    n = int(sys.argv[3])
+    ws = Workspace.open(sys.argv[1])
+    df = pl.DataFrame({"id": [str(i) for i in range(n)], "text": ["x" * 200 + str(i) for i in range(n)]})
+    print("writing", flush=True)
+    ws.datasets.write(df, kind="curated", config={})
+    print("done", flush=True)
+    """
+)
+
+
+def _writer(ws, crash_at: str, rows: int = 100) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(ws.root), crash_at, str(rows)],
+                            stdout=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("crash_at", ["mid-write", "before-rename"])
+def test_crash_before_publish_leaves_nothing_visible(ws, crash_at):
+    proc = _writer(ws, crash_at)
+    assert proc.wait(60) == 9
+    assert ws.datasets.list() == []
+    assert not any((ws.root / "datasets").iterdir())
+    leftovers = list((ws.root / "tmp").iterdir())
+    assert leftovers, "the staging folder is what the crash leaves"
+    report = doctor(ws)
+    assert report.ok and len(report.removed) == len(leftovers)
+    assert not any((ws.root / "tmp").iterdir())
+
+
+def test_crash_after_rename_is_invisible_then_recovered(ws):
+    assert _writer(ws, "after-rename").wait(60) == 9
+    assert ws.datasets.list() == [], "not catalogued means not visible"
+    report = doctor(ws)
+    assert report.ok and len(report.recovered) == 1
+    [entry] = ws.datasets.list()
+    assert ws.datasets.get(entry.id).data().collect().height == 100
+
+
+def test_sigkill_at_random_points_never_shows_half_a_version(ws):
+    for delay in (0.05, 0.3, 0.8, 1.5):
+        proc = _writer(ws, "none", rows=400_000)
+        assert proc.stdout.readline().strip() == "writing"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(60)
+        for entry in Workspace.open(ws.root).datasets.list():
+            assert ws.datasets.get(entry.id).data().collect().height == 400_000
+        doctor(ws)
+        assert not any(p.name.startswith(".staging") for p in (ws.root / "tmp").iterdir())
+    assert doctor(ws).ok
+
+
+def test_doctor_reports_damage_and_keeps_live_writers(ws):
+    import polars as pl
+
+    v = ws.datasets.write(pl.DataFrame({"id": ["a"], "text": ["t"]}), kind="curated", config={}).version
+    (v.path / "data.parquet").write_bytes(b"corrupt")
+    live = ws.root / "tmp" / f".staging-{os.getppid()}-abc"
+    live.mkdir()
+    report = doctor(ws)
+    assert not report.ok and any("data.parquet" in p for p in report.problems)
+    assert live.exists(), "a staging folder of a live process is not a leftover"

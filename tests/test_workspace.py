@@ -1,0 +1,64 @@
+import re
+import tomllib
+
+import pytest
+
+from assay.config import AssayConfig, load_config, render_toml
+from assay.errors import ConfigError, WorkspaceError
+from assay.workspace import Workspace, resolve_root
+
+
+def test_init_is_idempotent_and_writes_commented_config(tmp_path):
+    ws, created = Workspace.init(tmp_path / "w")
+    again, created_again = Workspace.init(tmp_path / "w")
+    assert created and not created_again and again.root == ws.root
+    text = ws.config_path.read_text()
+    assert "# [curate]" not in text and "[curate.normalize]" in text and "# unicode_form = \"NFC\"" in text
+    assert tomllib.loads(text) == {"curate": {"read": {}, "normalize": {}, "exact_dedup": {}}}
+    assert (ws.root / "workspace.key").stat().st_mode & 0o077 == 0
+
+
+def test_rendered_defaults_roundtrip():
+    # Uncommenting every default line gives a file that validates to the defaults.
+    setting = re.compile(r"^# [a-z_]+ = (?!  # unset)")
+    text = "\n".join(line[2:] if setting.match(line) else line for line in render_toml().splitlines())
+    assert AssayConfig.model_validate(tomllib.loads(text)) == AssayConfig()
+
+
+def test_open_missing_workspace_says_how_to_create(tmp_path):
+    with pytest.raises(WorkspaceError, match="no assay workspace") as exc:
+        Workspace.open(tmp_path / "nope")
+    assert "assay init" in exc.value.hint
+
+
+def test_resolution_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ASSAY_HOME", raising=False)
+    assert resolve_root() == tmp_path / ".assay"
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path / "env"))
+    assert resolve_root() == tmp_path / "env"
+    assert resolve_root(tmp_path / "flag") == tmp_path / "flag"
+
+
+def test_config_errors_are_reported_all_at_once(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[curate]\nstepz = []\nseed = "x"\n[curate.normalize]\nunicode_form = "NFX"\n')
+    with pytest.raises(ConfigError) as exc:
+        load_config(None, bad)
+    msg = str(exc.value)
+    assert "3 problem(s)" in msg and "curate.stepz: unknown key" in msg
+    assert "curate.seed" in msg and "curate.normalize.unicode_form" in msg
+
+
+def test_invalid_toml_names_the_file(tmp_path):
+    bad = tmp_path / "broken.toml"
+    bad.write_text("[curate\n")
+    with pytest.raises(ConfigError, match="broken.toml: invalid TOML"):
+        load_config(None, bad)
+
+
+def test_unknown_step_is_rejected(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[curate]\nsteps = ["normalize", "magic"]\n')
+    with pytest.raises(ConfigError, match="magic"):
+        load_config(None, cfg)
