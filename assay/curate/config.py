@@ -6,10 +6,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assay.curate.readers import ReadConfig
 from assay.curate.steps import REGISTRY
+from assay.curate.steps.decontaminate import DecontaminateConfig
 from assay.curate.steps.exact_dedup import ExactDedupConfig
 from assay.curate.steps.normalize import NormalizeConfig
+from assay.curate.steps.split import SplitConfig
 
-DEFAULT_STEPS = ["normalize", "exact_dedup"]
+DEFAULT_STEPS = ["normalize", "exact_dedup", "decontaminate", "split"]
 
 
 class CurateConfig(BaseModel):
@@ -26,6 +28,8 @@ class CurateConfig(BaseModel):
     read: ReadConfig = Field(default_factory=ReadConfig, description="How input files are read and mapped.")
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig, description="The `normalize` step.")
     exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig, description="The `exact_dedup` step.")
+    decontaminate: DecontaminateConfig = Field(default_factory=DecontaminateConfig, description="The `decontaminate` step.")
+    split: SplitConfig = Field(default_factory=SplitConfig, description="The `split` step.")
 
     @field_validator("steps")
     @classmethod

@@ -13,11 +13,13 @@ from pathlib import Path
 import polars as pl
 
 from assay.curate.config import CurateConfig
+from assay.curate.evalsets import load_eval_sets
 from assay.curate.ids import assign_ids
 from assay.curate.readers import QUARANTINE_SCHEMA, InputFile, expand_inputs, file_fingerprint, read_chunks
 from assay.curate.schema import CONTENT_DTYPES, content_columns
 from assay.curate.steps import REGISTRY, StepContext
 from assay.curate.steps.base import DECISION_COLUMNS, DETAIL, DUPLICATE_OF, REASON
+from assay.curate.steps.decontaminate import EVALS_KEY
 from assay.errors import InputError
 from assay.store.datasets import WriteResult
 from assay.store.digest import json_digest
@@ -77,28 +79,32 @@ def curate(
     cfg = config or ws.config.curate
     files = expand_inputs(inputs)
     fingerprints = [file_fingerprint(f) for f in files]
-    key = recipe_key(fingerprints, cfg)
+    evals = load_eval_sets(ws, cfg.decontaminate.evals) if "decontaminate" in cfg.steps and cfg.decontaminate.evals else None
+    key = recipe_key(fingerprints, cfg, evals.fingerprints if evals else [])
     existing = ws.datasets.by_recipe(key)
     if existing is not None:
         result = CurateResult(WriteResult(existing, False), True, existing.manifest["counts"])
         _tag(ws, result, name)
         return result
     rows, quarantine = ingest(files, cfg, progress)
-    kept, rejects, stats = run_steps(rows, cfg, progress)
+    extra = {EVALS_KEY: evals.frame} if evals else {}
+    kept, rejects, stats = run_steps(rows, cfg, progress, extra)
     counts = _counts(rows.height, quarantine, stats, kept.height, rejects.height)
     write = ws.datasets.write(
         kept, kind="curated", config=cfg.model_dump(mode="json"), rejects=rejects, quarantine=quarantine,
-        counts=counts, seed=cfg.seed, recipe_key=key, extra={"inputs": fingerprints, "pipeline_version": PIPELINE_VERSION},
+        counts=counts, seed=cfg.seed, recipe_key=key,
+        extra={"inputs": fingerprints, "evals": evals.fingerprints if evals else [], "pipeline_version": PIPELINE_VERSION},
     )
     result = CurateResult(write, False, counts)
     _tag(ws, result, name)
     return result
 
 
-def recipe_key(fingerprints: list[dict], cfg: CurateConfig) -> str:
-    """What determines a run's output: input contents, resolved config, pipeline version."""
+def recipe_key(fingerprints: list[dict], cfg: CurateConfig, evals: list[dict] | None = None) -> str:
+    """What determines a run's output: input and eval-set contents, resolved config, pipeline version."""
     inputs = [{k: f[k] for k in ("source", "format", "sha256")} for f in fingerprints]
-    return json_digest({"inputs": inputs, "config": cfg.model_dump(mode="json"), "pipeline": PIPELINE_VERSION})
+    eval_keys = [{k: f.get(k) for k in ("source", "sha256", "version")} for f in evals or []]
+    return json_digest({"inputs": inputs, "evals": eval_keys, "config": cfg.model_dump(mode="json"), "pipeline": PIPELINE_VERSION})
 
 
 def ingest(files: list[InputFile], cfg: CurateConfig, progress: Progress = _noop) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -130,9 +136,11 @@ def _quarantine_summary(q: pl.DataFrame, headline: str) -> str:
     return "\n".join(lines)
 
 
-def run_steps(rows: pl.DataFrame, cfg: CurateConfig, progress: Progress = _noop) -> tuple[pl.DataFrame, pl.DataFrame, list[StepStats]]:
+def run_steps(
+    rows: pl.DataFrame, cfg: CurateConfig, progress: Progress = _noop, extra: dict | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame, list[StepStats]]:
     """Apply the configured steps in order; filters' removed rows become rejects with step and reason."""
-    ctx = StepContext(seed=cfg.seed, content_columns=content_columns(rows.schema))
+    ctx = StepContext(seed=cfg.seed, content_columns=content_columns(rows.schema), extra=extra or {})
     kept, rejected, stats = rows, [], []
     for name in cfg.steps:
         step, t0, rows_in = REGISTRY[name], time.perf_counter(), kept.height

@@ -45,3 +45,16 @@ def test_content_text_covers_every_shape():
                        "messages": pl.Series([None, None, [{"role": "user", "content": "m"}]], dtype=MESSAGE_DTYPE)})
     got = df.select(content_text(("prompt", "response", "messages", "text"))).to_series().to_list()
     assert got == ["p\n\nr", "t", "user: m"]
+
+
+def test_normalize_html_remnants_and_quotes():
+    df = pl.DataFrame({"text": ["Tom &amp; Jerry&#39;s &lt;b&gt; caf&eacute;&nbsp;x", "“Hi” ‘there’ «x»", "a<br/>b <b>bold</b>", "no &entity here"]})
+    out = _run("normalize", df, NormalizeConfig(), ("text",))["text"].to_list()
+    assert out[0] == "Tom & Jerry's <b> café x"
+    assert out[1] == "\"Hi\" 'there' \"x\""
+    assert out[2] == "a<br/>b <b>bold</b>", "tags are kept by default"
+    assert out[3] == "no &entity here"
+    tags = _run("normalize", df, NormalizeConfig(html_tags=True), ("text",))["text"].to_list()
+    assert tags[2] == "a\nb bold"
+    raw = _run("normalize", df, NormalizeConfig(html_entities=False, smart_quotes=False), ("text",))["text"].to_list()
+    assert raw[0].startswith("Tom &amp; Jerry&#39;s") and raw[1].startswith("“Hi”")
