@@ -62,13 +62,15 @@ def run(
     config is a no-op that prints the same version id.
     """
     from assay.curate.pipeline import curate
+    from assay.curate.report import write_report
     from assay.workspace import Workspace
 
     ws = Workspace.open(workspace)
     cfg = _overrides(ws.load_config(config).curate, strict, mapping or [])
     if as_json:
         result = curate(ws, inputs, cfg, name=name)
-        emit_json({"ok": True, **result.to_dict()})
+        report = write_report(ws, result.write.version)
+        emit_json({"ok": True, **result.to_dict(), "report": report["html"]})
         return
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task("reading", total=None)
@@ -80,7 +82,10 @@ def run(
                 bar.update(task, description=f"step {info['step']} on {info['rows']:,} rows")
 
         result = curate(ws, inputs, cfg, name=name, progress=progress)
+        bar.update(task, description="writing the report")
+        report = write_report(ws, result.write.version)
     _render(result)
+    out.print(f"report: {escape(report['html'])}")
 
 
 def _render(result) -> None:
@@ -93,3 +98,31 @@ def _render(result) -> None:
         where = ", ".join(f"{escape(s)}: {n}" for s, n in counts.get("quarantined_by_source", {}).items())
         out.print(f"[yellow]{counts['quarantined']:,} malformed row(s) quarantined[/] ({where}); "
                   f"see them with: assay data export {v.id} --part quarantine --format jsonl --out quarantine.jsonl")
+
+
+@app.command("report", epilog="Example: assay curate report train-v1 --json")
+@handle_errors
+def report(
+    ref: Annotated[str, typer.Argument(help="Version id, unique id prefix, or tag.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write and show a version's curation report (terminal table, JSON, self-contained HTML).
+
+    Shows counts per step and reason, examples of each rejection reason, quarantined lines,
+    distributions of lengths and quality signals, and duplicate cluster sizes.
+    """
+    from assay.curate.report import write_report
+    from assay.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    rep = write_report(ws, ws.datasets.get(ref))
+    if as_json:
+        emit_json({"ok": True, **rep})
+        return
+    out.print(steps_table(rep["counts"]))
+    for key, rows in rep["examples"].items():
+        out.print(f"[bold]{escape(key)}[/] e.g. " + "; ".join(f"{escape(r.get('source'))}:{r.get('source_line')} {escape(r['text'][:80])!r}" for r in rows[:2]))
+    dup = rep["duplicates"]
+    out.print(f"duplicate clusters: {dup.get('clusters', 0):,} (largest {dup.get('largest', 0)}); splits: {rep['splits'] or 'none'}")
+    out.print(f"html: {escape(rep['html'])}\njson: {escape(rep['json'])}")
