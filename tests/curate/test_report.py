@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 from assay.curate.pipeline import curate
 from assay.curate.report import build_report, render_html, write_report
@@ -21,5 +22,5 @@ def test_report_counts_examples_and_escaping(ws, tmp_path):
     page = render_html(rep)
     assert "<script>" not in page and "&lt;script&gt;" in page and "{broken &lt;b&gt;" in page
     written = write_report(ws, v)
-    assert json.loads(open(written["json"]).read())["version"] == v.id
-    assert open(written["html"]).read() == page
+    assert json.loads(Path(written["json"]).read_text())["version"] == v.id
+    assert Path(written["html"]).read_text() == page
