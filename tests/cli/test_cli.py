@@ -35,7 +35,7 @@ def test_full_flow_json(tmp_path):
     listed = run_json("data", "list", "--workspace", ws)["versions"]
     assert [v["id"] for v in listed] == [vid] and listed[0]["tags"] == ["v1"]
     shown = run_json("data", "show", "v1", "--workspace", ws)["manifest"]
-    assert shown["counts"]["steps"][1]["removed"] == {"exact_duplicate": 1}
+    assert next(s for s in shown["counts"]["steps"] if s["step"] == "exact_dedup")["removed"] == {"exact_duplicate": 1}
     out = tmp_path / "export.jsonl"
     exp = run_json("data", "export", vid[:8], "--out", str(out), "--workspace", ws)
     lines = [json.loads(x) for x in out.read_text().splitlines()]

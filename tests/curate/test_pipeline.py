@@ -21,7 +21,7 @@ def test_curate_counts_rejects_and_quarantine(ws, tmp_path):
     res = curate(ws, [src])
     c = res.counts
     assert (c["input_rows"], c["read"], c["quarantined"], c["kept"], c["rejected"]) == (24, 22, 2, 20, 2)
-    assert c["steps"][1]["removed"] == {"exact_duplicate": 2}
+    assert next(s for s in c["steps"] if s["step"] == "exact_dedup")["removed"] == {"exact_duplicate": 2}
     v = ws.datasets.get(res.version_id)
     data, rejects, quarantine = v.data().collect(), v.rejects().collect(), v.quarantine().collect()
     assert data.height == 20 and data["id"].n_unique() == 20
