@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.assay-installed
+# The Argilla server lives in its own venv (it pins old libraries); built once per machine, reused by later runs.
+export ASSAY_ARGILLA_VENV ?= $(HOME)/.cache/assay/argilla-server-2.8.0
 
-.PHONY: demo test lint bench clean-venv
+.PHONY: demo test lint bench clean-venv system-deps
 
 # Rebuilt only when pyproject.toml changes, so a current venv costs nothing.
 $(STAMP): pyproject.toml
@@ -18,7 +20,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/assay demo
 
-test: $(STAMP)
+# The browser tests drive Debian's chromium (a test tool may not download its own browser here).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "warning: chromium not found; install it (apt-get install chromium) or the browser tests fail"; fi; }
+
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

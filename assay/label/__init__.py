@@ -1,0 +1,1 @@
+"""label: Argilla client side (push, pull, agreement) and the embedded server stack (`assay.label.server`)."""

@@ -1,0 +1,597 @@
+"""assay's search engine for argilla-server, end to end: HTTP API and the argilla SDK against a real server.
+
+One small dataset with known fields, metadata, suggestions, vectors and two annotators' responses; every
+expectation below is derived by hand from the table in `seeded`.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import numpy as np
+import pytest
+
+from assay.label.server import ServerInfo, add_user
+
+pytestmark = pytest.mark.argilla
+
+N = 12
+SOURCES = {0: "web", 1: "books", 2: ["web", "books"], 3: "forum", 4: "web"}
+TEXTS = {
+    0: (
+        "How do I bake sourdough bread?",
+        "Mix flour, water and starter.",
+        "bread recipe please",
+        "Here is a sourdough recipe",
+    ),
+    1: ("What is the capital of France?", "Paris is the capital of France.", "capital question", "Paris"),
+    2: ("Translate hello to Spanish", "Hola", "translation please", "done"),
+    3: ("Explain photosynthesis", "Plants turn light into sugar", "plants and light", "chlorophyll matters"),
+    4: ("bread bread bread flour", "sourdough", "more bread", "ok"),
+}
+VECTORS = {0: [1, 0, 0], 1: [0.9, 0.1, 0], 2: [0, 1, 0], 3: [0, 0, 1], 4: [-1, 0, 0]}
+
+
+def ext(i: int) -> str:
+    return f"r{i:02d}"
+
+
+def source(i: int):
+    if i in SOURCES:
+        return SOURCES[i]
+    if i == 11:
+        return None
+    return "books" if i % 2 else "forum"
+
+
+def vector(i: int) -> list[float] | None:
+    return None if i == 11 else VECTORS.get(i, [1.0, i * 0.1, 0.5])
+
+
+@dataclass
+class Seeded:
+    info: ServerInfo
+    dataset_id: str
+    ids: dict[str, str]
+    keys: dict[str, str]
+    users: dict[str, str] = field(default_factory=dict)
+    mid_time: str = ""
+
+    def client(self, user: str = "owner") -> httpx.Client:
+        return httpx.Client(
+            base_url=self.info.url, headers={"X-Argilla-Api-Key": self.keys[user]}, timeout=30
+        )
+
+    def search(
+        self, body: dict | None = None, *, user: str = "owner", limit: int = 50, offset: int = 0
+    ) -> tuple[list[str], int, list]:
+        """External ids in the engine's order, the total and the query scores."""
+        path = (
+            f"/api/v1/me/datasets/{self.dataset_id}/records/search"
+            if user != "owner"
+            else f"/api/v1/datasets/{self.dataset_id}/records/search"
+        )
+        with self.client(user) as client:
+            response = client.post(path, params={"limit": limit, "offset": offset}, json=body or {})
+        assert response.status_code == 200, response.text
+        payload = response.json()
+        items = payload["items"]
+        return (
+            [item["record"]["external_id"] for item in items],
+            payload["total"],
+            [item.get("query_score") for item in items],
+        )
+
+    def ids_of(self, body: dict, **kw) -> set[str]:
+        return set(self.search(body, **kw)[0])
+
+
+def terms(scope: dict, values: list) -> dict:
+    return {"filters": {"and": [{"type": "terms", "scope": scope, "values": values}]}}
+
+
+def rng(scope: dict, ge=None, le=None) -> dict:
+    leaf = {"type": "range", "scope": scope}
+    if ge is not None:
+        leaf["ge"] = ge
+    if le is not None:
+        leaf["le"] = le
+    return {"filters": {"and": [leaf]}}
+
+
+def rset(*indices: int) -> set[str]:
+    return {ext(i) for i in indices}
+
+
+def _record(rg, i: int):
+    prompt, response, user_turn, assistant_turn = TEXTS.get(
+        i, (f"generic question {i}", f"generic answer {i}", f"hi {i}", "hello")
+    )
+    metadata = {"cluster": i % 3}
+    if source(i) is not None:
+        metadata["source"] = source(i)
+    if i != 10:
+        metadata["q_len"] = i * 1.5
+    suggestions = []
+    if i <= 3:
+        decision = ["approve", "reject", "edit", "approve"][i]
+        agent = "heuristic" if i < 2 else "llm"
+        suggestions.append(
+            rg.Suggestion(
+                "decision",
+                decision,
+                score=[0.9, 0.2, 0.5, 0.7][i],
+                agent=agent,
+                type="human" if i == 3 else "model",
+            )
+        )
+        suggestions.append(rg.Suggestion("quality", [5, 2, 3, 4][i], agent=agent))
+    if i == 0:
+        suggestions.append(rg.Suggestion("tags", ["pii", "short"], score=[0.8, 0.3], agent="heuristic"))
+    if i == 1:
+        suggestions.append(rg.Suggestion("tags", ["toxic"], score=[0.6], agent="heuristic"))
+    conversation = [{"role": "user", "content": user_turn}, {"role": "assistant", "content": assistant_turn}]
+    vectors = {"emb": vector(i)} if vector(i) is not None else {}
+    return rg.Record(
+        id=ext(i),
+        fields={"prompt": prompt, "response": response, "conv": conversation},
+        metadata=metadata,
+        suggestions=suggestions,
+        vectors=vectors,
+    )
+
+
+RESPONSES = {
+    "alice": {
+        0: ("submitted", {"decision": "approve", "quality": 5}),
+        1: ("submitted", {"decision": "reject", "quality": 1}),
+        2: ("draft", {"decision": "edit"}),
+        3: ("discarded", {}),
+    },
+    "bob": {
+        0: ("submitted", {"decision": "approve", "quality": 3}),
+        4: ("submitted", {"decision": "reject", "quality": 2}),
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def seeded(argilla_server: ServerInfo) -> Seeded:
+    import argilla as rg
+
+    client = rg.Argilla(api_url=argilla_server.url, api_key=argilla_server.api_key)
+    settings = rg.Settings(
+        fields=[rg.TextField(name="prompt"), rg.TextField(name="response"), rg.ChatField(name="conv")],
+        questions=[
+            rg.LabelQuestion(name="decision", labels=["approve", "reject", "edit"]),
+            rg.RatingQuestion(name="quality", values=[1, 2, 3, 4, 5], required=False),
+            rg.MultiLabelQuestion(name="tags", labels=["pii", "toxic", "short"], required=False),
+        ],
+        metadata=[
+            rg.TermsMetadataProperty(name="source"),
+            rg.FloatMetadataProperty(name="q_len"),
+            rg.IntegerMetadataProperty(name="cluster"),
+        ],
+        vectors=[rg.VectorField(name="emb", dimensions=3)],
+    )
+    dataset = rg.Dataset(name="engine-test", workspace="assay", settings=settings, client=client).create()
+    dataset.records.log([_record(rg, i) for i in range(6)])
+    time.sleep(1.1)
+    mid_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    time.sleep(1.1)
+    dataset.records.log([_record(rg, i) for i in range(6, N)])
+    seeded = Seeded(argilla_server, str(dataset.id), {}, {"owner": argilla_server.api_key}, mid_time=mid_time)
+    with seeded.client() as http:
+        items = http.post(
+            f"/api/v1/datasets/{seeded.dataset_id}/records/search", params={"limit": 100}, json={}
+        ).json()["items"]
+    seeded.ids = {item["record"]["external_id"]: item["record"]["id"] for item in items}
+    for name in RESPONSES:
+        user = add_user(argilla_server.home, name)
+        seeded.keys[name], seeded.users[name] = user["api_key"], user["id"]
+    _respond(seeded)
+    return seeded
+
+
+def _respond(seeded: Seeded) -> None:
+    for name, answers in RESPONSES.items():
+        with seeded.client(name) as http:
+            for i, (status, values) in answers.items():
+                body = {"values": {q: {"value": v} for q, v in values.items()}, "status": status}
+                response = http.post(f"/api/v1/records/{seeded.ids[ext(i)]}/responses", json=body)
+                assert response.status_code == 201, response.text
+
+
+RECORD = {"entity": "record"}
+GENERIC = set(range(5, N))
+
+
+def test_record_scope_filters(seeded):
+    assert seeded.ids_of(terms({**RECORD, "property": "status"}, ["completed"])) == rset(0, 1, 4)
+    assert seeded.ids_of(terms({**RECORD, "property": "status"}, ["pending"])) == rset(2, 3, *GENERIC)
+    assert seeded.ids_of(terms({**RECORD, "property": "external_id"}, ["r03", "r07", "nope"])) == rset(3, 7)
+    assert seeded.ids_of(terms({**RECORD, "property": "id"}, [seeded.ids["r05"]])) == rset(5)
+    assert seeded.ids_of(rng({**RECORD, "property": "inserted_at"}, ge=seeded.mid_time)) == rset(*range(6, N))
+    assert seeded.ids_of(rng({**RECORD, "property": "inserted_at"}, le=seeded.mid_time)) == rset(*range(6))
+
+
+def test_metadata_filters_match_any_list_element_and_ranges(seeded):
+    scope = {"entity": "metadata", "metadata_property": "source"}
+    assert seeded.ids_of(terms(scope, ["web"])) == rset(0, 2, 4)
+    assert seeded.ids_of(terms(scope, ["books"])) == rset(1, 2, 5, 7, 9)
+    q_len = {"entity": "metadata", "metadata_property": "q_len"}
+    assert seeded.ids_of(rng(q_len, ge=3, le=7.5)) == rset(2, 3, 4, 5)
+    assert seeded.ids_of(rng(q_len, ge=15)) == rset(11)  # r10 has no q_len
+    cluster = {"entity": "metadata", "metadata_property": "cluster"}
+    assert seeded.ids_of(terms(cluster, ["2"])) == rset(2, 5, 8, 11)
+
+
+def test_and_of_filters(seeded):
+    body = {
+        "filters": {
+            "and": [
+                {
+                    "type": "terms",
+                    "scope": {"entity": "metadata", "metadata_property": "source"},
+                    "values": ["books"],
+                },
+                {"type": "range", "scope": {"entity": "metadata", "metadata_property": "q_len"}, "le": 8},
+                {"type": "terms", "scope": {**RECORD, "property": "status"}, "values": ["pending"]},
+            ]
+        }
+    }
+    assert seeded.ids_of(body) == rset(2, 5)
+
+
+def test_suggestion_filters(seeded):
+    decision = {"entity": "suggestion", "question": "decision"}
+    assert seeded.ids_of(terms({**decision, "property": "value"}, ["approve"])) == rset(0, 3)
+    assert seeded.ids_of(rng({**decision, "property": "score"}, ge=0.5)) == rset(0, 2, 3)
+    assert seeded.ids_of(terms({**decision, "property": "agent"}, ["llm"])) == rset(2, 3)
+    assert seeded.ids_of(terms({**decision, "property": "type"}, ["human"])) == rset(3)
+    tags = {"entity": "suggestion", "question": "tags"}
+    assert seeded.ids_of(terms({**tags, "property": "value"}, ["short"])) == rset(0)
+    assert seeded.ids_of(rng({**tags, "property": "score"}, ge=0.5, le=0.7)) == rset(1)
+    assert seeded.ids_of(
+        rng({"entity": "suggestion", "question": "quality", "property": "value"}, ge=3)
+    ) == rset(0, 2, 3)
+
+
+def test_response_filters_unscoped(seeded):
+    response_status = {"entity": "response", "property": "status"}
+    assert seeded.ids_of(terms(response_status, ["submitted"])) == rset(0, 1, 4)
+    assert seeded.ids_of(terms(response_status, ["pending"])) == rset(*GENERIC)  # nobody answered
+    assert seeded.ids_of(terms(response_status, ["pending", "draft"])) == rset(2, *GENERIC)
+    decision = {"entity": "response", "question": "decision"}
+    assert seeded.ids_of(terms(decision, ["reject"])) == rset(1, 4)
+    assert seeded.ids_of(rng({"entity": "response", "question": "quality"}, ge=3)) == rset(0)
+
+
+def test_me_response_status_is_per_user(seeded):
+    status = {"entity": "response", "property": "status"}
+    assert seeded.ids_of(terms(status, ["pending"]), user="alice") == rset(*range(4, N))
+    assert seeded.ids_of(terms(status, ["pending"]), user="bob") == rset(1, 2, 3, *GENERIC)
+    assert seeded.ids_of(terms(status, ["submitted"]), user="alice") == rset(0, 1)
+    assert seeded.ids_of(terms(status, ["draft", "discarded"]), user="alice") == rset(2, 3)
+    assert seeded.ids_of(terms(status, ["pending", "submitted"]), user="bob") == rset(*range(N))
+    decision = {"entity": "response", "question": "decision"}
+    assert seeded.ids_of(terms(decision, ["reject"]), user="bob") == rset(4)
+
+
+def test_ui_annotation_view_pending_query(seeded):
+    """What the UI sends for the pending queue: response.status in [pending] and record.status == pending."""
+    body = {
+        "filters": {
+            "and": [
+                {
+                    "type": "terms",
+                    "scope": {"entity": "response", "property": "status"},
+                    "values": ["pending"],
+                },
+                {"type": "terms", "scope": {**RECORD, "property": "status"}, "values": ["pending"]},
+            ]
+        }
+    }
+    assert seeded.ids_of(body, user="bob") == rset(2, 3, *GENERIC)
+    _, total, _ = seeded.search(body, user="bob", limit=3)
+    assert total == 9
+
+
+def test_multi_key_sort_with_missing_last(seeded):
+    body = {
+        "sort": [
+            {"scope": {"entity": "metadata", "metadata_property": "cluster"}, "order": "asc"},
+            {"scope": {"entity": "metadata", "metadata_property": "q_len"}, "order": "desc"},
+        ]
+    }
+    order, total, _ = seeded.search(body)
+    assert total == N
+    assert order == ["r09", "r06", "r03", "r00", "r07", "r04", "r01", "r10", "r11", "r08", "r05", "r02"]
+    by_len = {"sort": [{"scope": {"entity": "metadata", "metadata_property": "q_len"}, "order": "asc"}]}
+    assert seeded.search(by_len)[0][-1] == "r10"
+    by_len["sort"][0]["order"] = "desc"
+    assert seeded.search(by_len)[0][-1] == "r10"
+    newest = {"sort": [{"scope": {**RECORD, "property": "inserted_at"}, "order": "desc"}]}
+    assert set(seeded.search(newest, limit=6)[0]) == rset(*range(6, N))
+
+
+def test_sort_by_suggestion_and_response(seeded):
+    by_score = {
+        "sort": [
+            {"scope": {"entity": "suggestion", "question": "decision", "property": "score"}, "order": "desc"}
+        ]
+    }
+    assert seeded.search(by_score, limit=4)[0] == ["r00", "r03", "r02", "r01"]
+    by_terms = {"sort": [{"scope": {"entity": "metadata", "metadata_property": "source"}, "order": "asc"}]}
+    assert seeded.search(by_terms)[0][:2] == ["r01", "r05"]  # "books" first; r02's list value has no sort key
+    mean_quality = {"sort": [{"scope": {"entity": "response", "question": "quality"}, "order": "asc"}]}
+    assert seeded.search(mean_quality, limit=3)[0] == ["r01", "r04", "r00"]  # means 1, 2, (5+3)/2
+    mine = {"sort": [{"scope": {"entity": "response", "question": "quality"}, "order": "desc"}]}
+    assert seeded.search(mine, user="alice", limit=2)[0] == ["r00", "r01"]
+    assert seeded.search(mine, user="bob", limit=2)[0] == ["r00", "r04"]
+
+
+def test_text_query_all_fields_one_field_and_chat(seeded):
+    order, total, scores = seeded.search({"query": {"text": {"q": "bread"}}})
+    assert total == 2 and order == ["r04", "r00"]  # r04 says it four times
+    assert scores[0] > scores[1] > 0
+    assert seeded.ids_of({"query": {"text": {"q": "sourdough bread"}}}) == rset(0, 4)
+    assert seeded.ids_of({"query": {"text": {"q": "bread", "field": "prompt"}}}) == rset(0, 4)
+    assert seeded.ids_of({"query": {"text": {"q": "starter", "field": "prompt"}}}) == set()
+    assert seeded.ids_of({"query": {"text": {"q": "starter", "field": "response"}}}) == rset(0)
+    assert seeded.ids_of({"query": {"text": {"q": "chlorophyll", "field": "conv"}}}) == rset(3)
+    assert seeded.ids_of({"query": {"text": {"q": "PARIS"}}}) == rset(1)
+    assert seeded.ids_of({"query": {"text": {"q": "paris | hola"}}}) == rset(1, 2)
+    assert seeded.ids_of({"query": {"text": {"q": "bread -starter"}}}) == rset(4)
+    assert seeded.ids_of({"query": {"text": {"q": '"capital of france"'}}}) == rset(1)
+    assert seeded.ids_of({"query": {"text": {"q": "photo*"}}}) == rset(3)
+    response = seeded.client().post(
+        f"/api/v1/datasets/{seeded.dataset_id}/records/search",
+        json={"query": {"text": {"q": "x", "field": "nope"}}},
+    )
+    assert response.status_code == 422
+
+
+def test_text_query_with_filter_sort_and_paging(seeded):
+    body = {
+        "query": {"text": {"q": "generic"}},
+        "filters": {
+            "and": [
+                {
+                    "type": "terms",
+                    "scope": {"entity": "metadata", "metadata_property": "source"},
+                    "values": ["books"],
+                }
+            ]
+        },
+        "sort": [{"scope": {"entity": "metadata", "metadata_property": "q_len"}, "order": "desc"}],
+    }
+    order, total, _ = seeded.search(body, limit=2, offset=1)
+    assert total == 3 and order == ["r07", "r05"]
+
+
+def test_me_default_order_is_random_per_user_and_stable(seeded):
+    alice, total, _ = seeded.search({}, user="alice")
+    bob, _, _ = seeded.search({}, user="bob")
+    assert total == N and sorted(alice) == sorted(bob) == sorted(seeded.ids)
+    assert alice != bob
+    assert seeded.search({}, user="alice")[0] == alice
+    pages = [seeded.search({}, user="alice", limit=5, offset=offset)[0] for offset in (0, 5, 10)]
+    assert sum(pages, []) == alice
+    owner, _, _ = seeded.search({})
+    assert set(owner[:6]) == rset(*range(6))  # no user: insertion order (batches in the order logged)
+
+
+def _expected_similar(
+    query: list[float], exclude: set[str] = frozenset(), least: bool = False
+) -> list[tuple[str, float]]:
+    q = -np.asarray(query, float) if least else np.asarray(query, float)
+    scored = []
+    for i in range(N):
+        v = vector(i)
+        if v is None or ext(i) in exclude:
+            continue
+        v = np.asarray(v, float)
+        scored.append((ext(i), (1 + float(q @ v / (np.linalg.norm(q) * np.linalg.norm(v)))) / 2))
+    return sorted(scored, key=lambda pair: -pair[1])
+
+
+def test_similarity_by_vector(seeded):
+    body = {"query": {"vector": {"name": "emb", "value": [1, 0, 0]}}}
+    order, total, scores = seeded.search(body, limit=4)
+    expected = _expected_similar([1, 0, 0])[:4]
+    assert order == [name for name, _ in expected] and total == 4
+    assert scores == pytest.approx([score for _, score in expected])
+    least = {"query": {"vector": {"name": "emb", "value": [1, 0, 0], "order": "least_similar"}}}
+    assert seeded.search(least, limit=1)[0] == ["r04"]
+    page, _, _ = seeded.search(body, limit=2, offset=2)
+    assert page == [name for name, _ in expected[2:4]]
+
+
+def test_similarity_by_record_excludes_it_and_filters_first(seeded):
+    body = {"query": {"vector": {"name": "emb", "record_id": seeded.ids["r00"]}}}
+    order, _, _ = seeded.search(body, limit=3)
+    assert "r00" not in order and order[0] == "r01"
+    filtered = {
+        **body,
+        "filters": {
+            "and": [
+                {
+                    "type": "terms",
+                    "scope": {"entity": "metadata", "metadata_property": "source"},
+                    "values": ["forum"],
+                }
+            ]
+        },
+    }
+    assert set(seeded.search(filtered, limit=10)[0]) == rset(3, 6, 8, 10)
+    with_text = {**body, "query": {**body["query"], "text": {"q": "generic"}}}
+    assert set(seeded.search(with_text, limit=20)[0]) == rset(*GENERIC) - rset(11)
+
+
+def test_sdk_queries(seeded):
+    import argilla as rg
+
+    client = rg.Argilla(api_url=seeded.info.url, api_key=seeded.info.api_key)
+    dataset = client.datasets("engine-test", workspace="assay")
+    records = list(dataset.records(query=rg.Query(similar=rg.Similar(name="emb", value=[0, 1, 0])), limit=5))
+    record, score = records[0]  # similarity queries yield (record, score) pairs
+    assert record.id == "r02" and score == pytest.approx(1.0)
+    filtered = dataset.records(
+        query=rg.Query(query="generic", filter=rg.Filter([("metadata.source", "==", "forum")]))
+    )
+    assert {record.id for record in filtered} == rset(6, 8, 10)
+    suggested = dataset.records(
+        query=rg.Query(filter=rg.Filter([("decision.suggestion", "in", ["reject", "edit"])]))
+    )
+    assert {record.id for record in suggested} == rset(1, 2)
+
+
+def test_progress_and_per_user_metrics(seeded):
+    with seeded.client() as http:
+        progress = http.get(f"/api/v1/datasets/{seeded.dataset_id}/progress").json()
+    assert (progress["total"], progress["completed"], progress["pending"]) == (N, 3, N - 3)
+    expected = {"alice": (2, 1, 1, N - 4), "bob": (2, 0, 0, N - 2)}
+    for name, (submitted, draft, discarded, pending) in expected.items():
+        with seeded.client(name) as http:
+            metrics = http.get(f"/api/v1/me/datasets/{seeded.dataset_id}/metrics").json()
+        expected_metrics = {
+            "total": N,
+            "submitted": submitted,
+            "discarded": discarded,
+            "draft": draft,
+            "pending": pending,
+        }
+        assert metrics["responses"] == expected_metrics
+
+
+def test_metadata_metrics(seeded):
+    with seeded.client() as http:
+        properties = http.get(f"/api/v1/me/datasets/{seeded.dataset_id}/metadata-properties").json()["items"]
+        metrics = {
+            p["name"]: http.get(f"/api/v1/metadata-properties/{p['id']}/metrics").json() for p in properties
+        }
+    assert metrics["source"]["total"] == 12
+    assert [(v["term"], v["count"]) for v in metrics["source"]["values"]] == [
+        ("books", 5),
+        ("forum", 4),
+        ("web", 3),
+    ]
+    assert (metrics["q_len"]["min"], metrics["q_len"]["max"]) == (0.0, 16.5)
+    assert (metrics["cluster"]["min"], metrics["cluster"]["max"]) == (0, 2)
+
+
+def test_webhook_added_later_still_gets_events(seeded):
+    """The webhook shortcut skips payloads only while nobody listens: a new webhook is served at once."""
+    received: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's naming)
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            return None
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with seeded.client() as api:
+        hook = api.post(
+            "/api/v1/webhooks",
+            json={"url": f"http://127.0.0.1:{server.server_port}/hook", "events": ["record.created"]},
+        ).json()
+        try:
+            records = {
+                "items": [
+                    {
+                        "external_id": "hooked",
+                        "fields": {
+                            "prompt": "p",
+                            "response": "r",
+                            "conv": [{"role": "user", "content": "c"}],
+                        },
+                    }
+                ]
+            }
+            assert (
+                api.post(f"/api/v1/datasets/{seeded.dataset_id}/records/bulk", json=records).status_code
+                == 201
+            )
+            deadline = time.monotonic() + 30
+            while not received and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            api.delete(f"/api/v1/webhooks/{hook['id']}")
+            server.shutdown()
+            api.delete(
+                f"/api/v1/datasets/{seeded.dataset_id}/records", params={"ids": _id_of(api, seeded, "hooked")}
+            )
+    assert received and received[0]["type"] == "record.created"
+    assert received[0]["data"]["external_id"] == "hooked"
+
+
+def _id_of(api: httpx.Client, seeded: Seeded, external_id: str) -> str:
+    body = terms({**RECORD, "property": "external_id"}, [external_id])
+    items = api.post(f"/api/v1/datasets/{seeded.dataset_id}/records/search", json=body).json()["items"]
+    return items[0]["record"]["id"]
+
+
+ENGINE_PROBE = """
+import asyncio, importlib.util, json, sys, uuid
+spec = importlib.util.spec_from_file_location("assay_argilla_engine", sys.argv[1])
+engine = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(engine)
+from argilla_server.database import AsyncSessionLocal
+from argilla_server.enums import SimilarityOrder
+from argilla_server.models import Dataset, VectorSettings
+
+async def main():
+    async with AsyncSessionLocal() as db:
+        dataset = await Dataset.get(db, uuid.UUID(sys.argv[2]))
+        settings = await VectorSettings.get_by(db, name="emb", dataset_id=dataset.id)
+    search = await engine.AssayDbSearchEngine.new_instance()
+    close = await search.similarity_search(dataset, settings, value=[1, 0, 0], max_results=50, threshold=0.95)
+    far = await search.similarity_search(dataset, settings, value=[1, 0, 0], max_results=50, threshold=0.9,
+                                         order=SimilarityOrder.least_similar)
+    print(json.dumps({"ping": await search.ping(), "info": await search.info(),
+                      "close": [[str(i.record_id), i.score] for i in close.items], "close_total": close.total,
+                      "far": [str(i.record_id) for i in far.items]}))
+
+asyncio.run(main())
+"""
+
+
+def test_engine_threshold_ping_and_info(seeded, argilla_python, tmp_path):
+    """Parts the 2.8 HTTP API cannot reach (it never passes `threshold`), called inside the server venv."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    import assay.label.server as server_pkg
+
+    engine_file = Path(server_pkg.__file__).with_name("engine.py")
+    env = {**os.environ, "TMPDIR": str(tmp_path), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env.update(
+        ARGILLA_DATABASE_URL=seeded.info.database_url, ARGILLA_HOME_PATH=str(seeded.info.home / "data")
+    )
+    run = subprocess.run(
+        [str(argilla_python), "-c", ENGINE_PROBE, str(engine_file), seeded.dataset_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["ping"] is True and result["info"]["engine"] == "assaydb"
+    by_id = {v: k for k, v in seeded.ids.items()}
+    close = [(by_id[rid], score) for rid, score in result["close"]]
+    assert [name for name, _ in close] == ["r00", "r01"] and result["close_total"] == 2
+    assert all(score >= 0.95 for _, score in close)
+    assert [by_id[rid] for rid in result["far"]] == ["r04"]
