@@ -10,9 +10,10 @@ from assay.curate.steps.decontaminate import DecontaminateConfig
 from assay.curate.steps.exact_dedup import ExactDedupConfig
 from assay.curate.steps.normalize import NormalizeConfig
 from assay.curate.steps.pii import PiiConfig
+from assay.curate.steps.quality import QualityConfig
 from assay.curate.steps.split import SplitConfig
 
-DEFAULT_STEPS = ["normalize", "pii", "exact_dedup", "decontaminate", "split"]
+DEFAULT_STEPS = ["normalize", "quality", "pii", "exact_dedup", "decontaminate", "split"]
 
 
 class CurateConfig(BaseModel):
@@ -24,13 +25,20 @@ class CurateConfig(BaseModel):
         default_factory=lambda: list(DEFAULT_STEPS),
         description=f"Steps to run, in order. Known steps: {', '.join(sorted(REGISTRY))}.",
     )
-    seed: int = Field(0, description="Seed for every random choice in the pipeline (recorded in the manifest).")
+    seed: int = Field(
+        0, description="Seed for every random choice in the pipeline (recorded in the manifest)."
+    )
     strict: bool = Field(False, description="Fail (exit 2) instead of quarantining malformed input rows.")
     read: ReadConfig = Field(default_factory=ReadConfig, description="How input files are read and mapped.")
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig, description="The `normalize` step.")
+    quality: QualityConfig = Field(default_factory=QualityConfig, description="The `quality` step.")
     pii: PiiConfig = Field(default_factory=PiiConfig, description="The `pii` step.")
-    exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig, description="The `exact_dedup` step.")
-    decontaminate: DecontaminateConfig = Field(default_factory=DecontaminateConfig, description="The `decontaminate` step.")
+    exact_dedup: ExactDedupConfig = Field(
+        default_factory=ExactDedupConfig, description="The `exact_dedup` step."
+    )
+    decontaminate: DecontaminateConfig = Field(
+        default_factory=DecontaminateConfig, description="The `decontaminate` step."
+    )
     split: SplitConfig = Field(default_factory=SplitConfig, description="The `split` step.")
 
     @field_validator("steps")
