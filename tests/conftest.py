@@ -45,3 +45,8 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, check:
 def run_json(*args: str, **kw) -> dict:
     proc = run_cli(*args, "--json", **kw)
     return json.loads(proc.stdout)
+
+
+def sentence(i: int) -> str:
+    """An ordinary English sentence that passes the default quality filters, distinct per i."""
+    return f"The library on street number {i} opens at nine and the staff lend books to every visitor."

@@ -8,12 +8,13 @@ from assay.curate.readers import ReadConfig
 from assay.curate.steps import REGISTRY
 from assay.curate.steps.decontaminate import DecontaminateConfig
 from assay.curate.steps.exact_dedup import ExactDedupConfig
+from assay.curate.steps.near_dedup import NearDedupConfig
 from assay.curate.steps.normalize import NormalizeConfig
 from assay.curate.steps.pii import PiiConfig
 from assay.curate.steps.quality import QualityConfig
 from assay.curate.steps.split import SplitConfig
 
-DEFAULT_STEPS = ["normalize", "quality", "pii", "exact_dedup", "decontaminate", "split"]
+DEFAULT_STEPS = ["normalize", "quality", "pii", "exact_dedup", "near_dedup", "decontaminate", "split"]
 
 
 class CurateConfig(BaseModel):
@@ -36,6 +37,7 @@ class CurateConfig(BaseModel):
     exact_dedup: ExactDedupConfig = Field(
         default_factory=ExactDedupConfig, description="The `exact_dedup` step."
     )
+    near_dedup: NearDedupConfig = Field(default_factory=NearDedupConfig, description="The `near_dedup` step (MinHash LSH).")
     decontaminate: DecontaminateConfig = Field(
         default_factory=DecontaminateConfig, description="The `decontaminate` step."
     )

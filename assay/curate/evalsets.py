@@ -30,18 +30,24 @@ def _from_files(ref: str, read: ReadConfig) -> tuple[list[pl.DataFrame], list[di
         prints.append(file_fingerprint(f))
         for chunk in read_chunks(f, read):
             rows = chunk.rows
-            frames.append(rows.select(
-                pl.lit(f.source).alias("eval_set"), pl.col("source_line").cast(pl.String).alias("eval_row"),
-                content_text(content_columns(rows.schema)).alias("text"),
-            ))
+            frames.append(
+                rows.select(
+                    pl.lit(f.source).alias("eval_set"),
+                    pl.col("source_line").cast(pl.String).alias("eval_row"),
+                    content_text(content_columns(rows.schema)).alias("text"),
+                )
+            )
     return frames, prints
 
 
 def _from_version(ws, ref: str) -> tuple[list[pl.DataFrame], list[dict]]:
     v = ws.datasets.get(ref)
     rows = v.data().collect()
-    frame = rows.select(pl.lit(v.id).alias("eval_set"), pl.col(ID).alias("eval_row"),
-                        content_text(content_columns(rows.schema)).alias("text"))
+    frame = rows.select(
+        pl.lit(v.id).alias("eval_set"),
+        pl.col(ID).alias("eval_row"),
+        content_text(content_columns(rows.schema)).alias("text"),
+    )
     return [frame], [{"version": v.id}]
 
 
@@ -52,8 +58,10 @@ def load_eval_sets(ws, refs: list[str], read: ReadConfig | None = None) -> EvalS
         try:
             got = _from_files(ref, read or ReadConfig()) if _is_path(ref) else _from_version(ws, ref)
         except NotFoundError as exc:
-            raise NotFoundError(f"decontaminate: eval set `{ref}` is neither a file nor a version",
-                                hint="set [curate.decontaminate] evals to existing files or version ids") from exc
+            raise NotFoundError(
+                f"decontaminate: eval set `{ref}` is neither a file nor a version",
+                hint="set [curate.decontaminate] evals to existing files or version ids",
+            ) from exc
         frames += got[0]
         prints += got[1]
     frame = pl.concat([pl.DataFrame(schema=EVAL_SCHEMA), *frames], how="diagonal_relaxed")

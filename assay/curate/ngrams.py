@@ -38,7 +38,9 @@ def tokenize(texts: pl.Series) -> Tokens:
     return Tokens(doc, hashes, lengths)
 
 
-def ngram_hashes(tok: Tokens, n: int, *, only_docs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def ngram_hashes(
+    tok: Tokens, n: int, *, only_docs: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(doc index, hash) of every word n-gram that lies inside one document."""
     total = tok.hashes.shape[0]
     if total < n:
@@ -55,7 +57,9 @@ def ngram_hashes(tok: Tokens, n: int, *, only_docs: np.ndarray | None = None) ->
     return doc[keep], acc[keep]
 
 
-def first_hits(query_doc: np.ndarray, query_hash: np.ndarray, ref_doc: np.ndarray, ref_hash: np.ndarray) -> dict[int, int]:
+def first_hits(
+    query_doc: np.ndarray, query_hash: np.ndarray, ref_doc: np.ndarray, ref_hash: np.ndarray
+) -> dict[int, int]:
     """For each query document sharing any hash with the reference, the first reference doc it shares."""
     if ref_hash.size == 0 or query_hash.size == 0:
         return {}

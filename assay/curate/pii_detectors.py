@@ -25,8 +25,14 @@ import polars as pl
 Kind = Literal["email", "phone", "ipv4", "ipv6", "credit_card", "ssn", "iban", "secret"]
 
 DEFAULT_PLACEHOLDERS: dict[Kind, str] = {
-    "email": "[EMAIL]", "phone": "[PHONE]", "ipv4": "[IP_ADDRESS]", "ipv6": "[IP_ADDRESS]",
-    "credit_card": "[CREDIT_CARD]", "ssn": "[SSN]", "iban": "[IBAN]", "secret": "[SECRET]",
+    "email": "[EMAIL]",
+    "phone": "[PHONE]",
+    "ipv4": "[IP_ADDRESS]",
+    "ipv6": "[IP_ADDRESS]",
+    "credit_card": "[CREDIT_CARD]",
+    "ssn": "[SSN]",
+    "iban": "[IBAN]",
+    "secret": "[SECRET]",
 }
 
 # Domains reserved for documentation and tests (RFC 2606, RFC 6761): no person owns an address there.
@@ -75,22 +81,170 @@ _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
 # ones and the widely used new ones. `x@self.weight` (matrix product in code) and `icon@2x.png`
 # end in neither.
 _GENERIC_TLDS = (
-    "com", "net", "org", "edu", "gov", "mil", "int", "info", "biz", "name", "pro", "aero", "coop", "museum",
-    "mobi", "asia", "tel", "travel", "jobs", "cat", "post", "app", "dev", "xyz", "online", "site", "top",
-    "shop", "store", "tech", "space", "website", "club", "live", "life", "world", "today", "email", "cloud",
-    "digital", "network", "solutions", "agency", "company", "business", "services", "studio", "design",
-    "media", "news", "blog", "page", "icu", "vip", "work", "link", "click", "fun", "art", "one", "global",
-    "group", "center", "zone", "systems", "academy", "guru", "ninja", "rocks", "social", "team", "tools",
-    "support", "expert", "consulting", "finance", "capital", "money", "bank", "insurance", "law", "legal",
-    "health", "care", "clinic", "dental", "university", "school", "college", "education", "institute",
-    "foundation", "church", "community", "city", "london", "nyc", "berlin", "paris", "tokyo", "amsterdam",
-    "wien", "swiss", "scot", "wales", "bayern", "koeln", "hamburg", "family", "photography", "photo",
-    "pictures", "gallery", "events", "tours", "software", "host", "hosting", "server", "domains",
-    "computer", "technology", "engineering", "energy", "green", "eco", "farm", "garden", "house", "homes",
-    "land", "estate", "realty", "properties", "rentals", "plus", "pub", "bar", "cafe", "restaurant",
-    "kitchen", "menu", "pizza", "wine", "beer", "coffee", "fashion", "clothing", "shoes", "style", "beauty",
-    "fitness", "yoga", "golf", "football", "games", "game", "play", "video", "movie", "film", "music",
-    "radio", "show",
+    "com",
+    "net",
+    "org",
+    "edu",
+    "gov",
+    "mil",
+    "int",
+    "info",
+    "biz",
+    "name",
+    "pro",
+    "aero",
+    "coop",
+    "museum",
+    "mobi",
+    "asia",
+    "tel",
+    "travel",
+    "jobs",
+    "cat",
+    "post",
+    "app",
+    "dev",
+    "xyz",
+    "online",
+    "site",
+    "top",
+    "shop",
+    "store",
+    "tech",
+    "space",
+    "website",
+    "club",
+    "live",
+    "life",
+    "world",
+    "today",
+    "email",
+    "cloud",
+    "digital",
+    "network",
+    "solutions",
+    "agency",
+    "company",
+    "business",
+    "services",
+    "studio",
+    "design",
+    "media",
+    "news",
+    "blog",
+    "page",
+    "icu",
+    "vip",
+    "work",
+    "link",
+    "click",
+    "fun",
+    "art",
+    "one",
+    "global",
+    "group",
+    "center",
+    "zone",
+    "systems",
+    "academy",
+    "guru",
+    "ninja",
+    "rocks",
+    "social",
+    "team",
+    "tools",
+    "support",
+    "expert",
+    "consulting",
+    "finance",
+    "capital",
+    "money",
+    "bank",
+    "insurance",
+    "law",
+    "legal",
+    "health",
+    "care",
+    "clinic",
+    "dental",
+    "university",
+    "school",
+    "college",
+    "education",
+    "institute",
+    "foundation",
+    "church",
+    "community",
+    "city",
+    "london",
+    "nyc",
+    "berlin",
+    "paris",
+    "tokyo",
+    "amsterdam",
+    "wien",
+    "swiss",
+    "scot",
+    "wales",
+    "bayern",
+    "koeln",
+    "hamburg",
+    "family",
+    "photography",
+    "photo",
+    "pictures",
+    "gallery",
+    "events",
+    "tours",
+    "software",
+    "host",
+    "hosting",
+    "server",
+    "domains",
+    "computer",
+    "technology",
+    "engineering",
+    "energy",
+    "green",
+    "eco",
+    "farm",
+    "garden",
+    "house",
+    "homes",
+    "land",
+    "estate",
+    "realty",
+    "properties",
+    "rentals",
+    "plus",
+    "pub",
+    "bar",
+    "cafe",
+    "restaurant",
+    "kitchen",
+    "menu",
+    "pizza",
+    "wine",
+    "beer",
+    "coffee",
+    "fashion",
+    "clothing",
+    "shoes",
+    "style",
+    "beauty",
+    "fitness",
+    "yoga",
+    "golf",
+    "football",
+    "games",
+    "game",
+    "play",
+    "video",
+    "movie",
+    "film",
+    "music",
+    "radio",
+    "show",
 )
 
 
@@ -112,21 +266,26 @@ _PHONE_WORDS = r"(?i:(?:tele)?phone|tel|mobile|cell(?:phone)?|fax|call|whatsapp)
 _PHONE_CTX = rf"\b{_PHONE_WORDS}\b(?:[ \t]*(?i:no|number|nr|num)\b)?\.?[ \t]*#?[ \t]*:?[ \t]*"
 # `+`, then 8 to 15 digits with single separators (spaces, dots, dashes, brackets) anywhere between.
 _INTL = r"\+[0-9](?:[ .-]?\(?[0-9]\)?){7,14}"
-_NANP = (r"(?:1[ .-])?(?:\([0-9]{3}\) ?[0-9]{3}[ .-][0-9]{4}"
-         r"|[0-9]{3}-[0-9]{3}-[0-9]{4}|[0-9]{3}\.[0-9]{3}\.[0-9]{4})")
+_NANP = (
+    r"(?:1[ .-])?(?:\([0-9]{3}\) ?[0-9]{3}[ .-][0-9]{4}"
+    r"|[0-9]{3}-[0-9]{3}-[0-9]{4}|[0-9]{3}\.[0-9]{3}\.[0-9]{4})"
+)
 _GLUED_LEAD = r"(?P<lead>[A-Za-z0-9_)\]][-.]?)??"
 _GLUED_TAIL = r"(?P<tail>[-.]?[A-Za-z0-9_])?"
 
 
 # A context word lets a loosely grouped number of 7 to 15 digits through (`call 020 7946 0958`, `tel: 5551234567`).
 PHONE_CONTEXT = Detector(
-    "phone", "phone_context",
+    "phone",
+    "phone_context",
     rf"(?P<ctx>{_PHONE_CTX})(?P<m>\+?\(?[0-9](?:[ .-]?\(?[0-9]\)?){{6,14}}){_GLUED_TAIL}",
     rf"\b{_PHONE_WORDS}\b[ \t.#:A-Za-z]*[+(0-9]",
 )
 # Without one, only unmistakable shapes: `+` and a country code, or the North American groupings.
 PHONE_SHAPED = Detector(
-    "phone", "phone_shaped", rf"{_GLUED_LEAD}(?P<m>{_INTL}|{_NANP}){_GLUED_TAIL}",
+    "phone",
+    "phone_shaped",
+    rf"{_GLUED_LEAD}(?P<m>{_INTL}|{_NANP}){_GLUED_TAIL}",
     r"\+[0-9](?:[ .-]?\(?[0-9]\)?){7}|[0-9]{3}(?:\) ?|[.-])[0-9]{3}[ .-][0-9]{4}",
 )
 
@@ -135,16 +294,30 @@ PHONE_SHAPED = Detector(
 def _ssn_check(opts: ScanOptions) -> pl.Expr:
     d = digits_of(M)
     area, group, serial = d.str.slice(0, 3), d.str.slice(3, 2), d.str.slice(5, 4)
-    return (d.str.len_chars() == 9) & ~area.is_in(["000", "666"]) & ~area.str.starts_with("9") \
-        & (group != "00") & (serial != "0000")
+    return (
+        (d.str.len_chars() == 9)
+        & ~area.is_in(["000", "666"])
+        & ~area.str.starts_with("9")
+        & (group != "00")
+        & (serial != "0000")
+    )
 
 
 _SSN_CTX = r"\b(?i:ssn|ss#|social[ \t]+security(?:[ \t]+(?:number|no|nr|#))?)\.?[ \t]*[:#]?[ \t]*"
-SSN_CONTEXT = Detector("ssn", "ssn_context",
-                       rf"(?P<ctx>{_SSN_CTX})(?P<m>[0-9]{{3}}[ -]?[0-9]{{2}}[ -]?[0-9]{{4}}){_GLUED_TAIL}",
-                       r"(?i:ssn|ss#|social[ \t]+security)[ \t.#:A-Za-z]*[0-9]", _ssn_check)
-SSN = Detector("ssn", "ssn", rf"{_GLUED_LEAD}(?P<m>[0-9]{{3}}-[0-9]{{2}}-[0-9]{{4}}){_GLUED_TAIL}",
-               "[0-9]{3}-[0-9]{2}-[0-9]{4}", _ssn_check)
+SSN_CONTEXT = Detector(
+    "ssn",
+    "ssn_context",
+    rf"(?P<ctx>{_SSN_CTX})(?P<m>[0-9]{{3}}[ -]?[0-9]{{2}}[ -]?[0-9]{{4}}){_GLUED_TAIL}",
+    r"(?i:ssn|ss#|social[ \t]+security)[ \t.#:A-Za-z]*[0-9]",
+    _ssn_check,
+)
+SSN = Detector(
+    "ssn",
+    "ssn",
+    rf"{_GLUED_LEAD}(?P<m>[0-9]{{3}}-[0-9]{{2}}-[0-9]{{4}}){_GLUED_TAIL}",
+    "[0-9]{3}-[0-9]{2}-[0-9]{4}",
+    _ssn_check,
+)
 
 
 # ---------------------------------------------------------------- payment card
@@ -162,14 +335,19 @@ def _card_check(opts: ScanOptions) -> pl.Expr:
     d = digits_of(M)
     # Issuer ranges start 2-6 (Mastercard 2/5, Amex/JCB/Diners 3, Visa 4, Discover/UnionPay 6); a run
     # of one repeated digit passes Luhn but is filler, not a card.
-    return d.str.len_chars().is_between(13, 19) & d.str.contains("^[2-6]") \
-        & ~d.str.contains("^(?:0+|1+|2+|3+|4+|5+|6+|7+|8+|9+)$") & luhn_ok(d)
+    return (
+        d.str.len_chars().is_between(13, 19)
+        & d.str.contains("^[2-6]")
+        & ~d.str.contains("^(?:0+|1+|2+|3+|4+|5+|6+|7+|8+|9+)$")
+        & luhn_ok(d)
+    )
 
 
 # Grouped forms are the ones cards are printed in: 4-4-4-4(-1..3), and 4-6-4/5 (Diners, Amex), with one
 # kind of separator; subtraction chains such as `6000-600-150-1200-2000` have other groupings.
 CREDIT_CARD = Detector(
-    "credit_card", "credit_card",
+    "credit_card",
+    "credit_card",
     r"(?P<lead>[A-Za-z0-9_+][-.,/]?|[0-9] |[-.,/])??"
     r"(?P<m>[0-9]{13,19}|[0-9]{4}(?: [0-9]{4}){3}(?: [0-9]{1,3})?|[0-9]{4}(?:-[0-9]{4}){3}(?:-[0-9]{1,3})?"
     r"|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{4}-[0-9]{6}-[0-9]{4,5})"
@@ -181,15 +359,94 @@ CREDIT_CARD = Detector(
 
 # ---------------------------------------------------------------- IBAN
 IBAN_LENGTHS = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BI": 27,
-    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28,
-    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
-    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27,
-    "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25,
-    "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18,
-    "NO": 15, "OM": 23, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33,
-    "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28,
-    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+    "AD": 24,
+    "AE": 23,
+    "AL": 28,
+    "AT": 20,
+    "AZ": 28,
+    "BA": 20,
+    "BE": 16,
+    "BG": 22,
+    "BH": 22,
+    "BI": 27,
+    "BR": 29,
+    "BY": 28,
+    "CH": 21,
+    "CR": 22,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DJ": 27,
+    "DK": 18,
+    "DO": 28,
+    "EE": 20,
+    "EG": 29,
+    "ES": 24,
+    "FI": 18,
+    "FK": 18,
+    "FO": 18,
+    "FR": 27,
+    "GB": 22,
+    "GE": 22,
+    "GI": 23,
+    "GL": 18,
+    "GR": 27,
+    "GT": 28,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IL": 23,
+    "IQ": 23,
+    "IS": 26,
+    "IT": 27,
+    "JO": 30,
+    "KW": 30,
+    "KZ": 20,
+    "LB": 28,
+    "LC": 32,
+    "LI": 21,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "LY": 25,
+    "MC": 27,
+    "MD": 24,
+    "ME": 22,
+    "MK": 19,
+    "MN": 20,
+    "MR": 27,
+    "MT": 31,
+    "MU": 30,
+    "NI": 28,
+    "NL": 18,
+    "NO": 15,
+    "OM": 23,
+    "PK": 24,
+    "PL": 28,
+    "PS": 29,
+    "PT": 25,
+    "QA": 29,
+    "RO": 24,
+    "RS": 22,
+    "RU": 33,
+    "SA": 24,
+    "SC": 31,
+    "SD": 18,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "SM": 27,
+    "SO": 23,
+    "ST": 25,
+    "SV": 28,
+    "TL": 23,
+    "TN": 24,
+    "TR": 26,
+    "UA": 29,
+    "VA": 22,
+    "VG": 24,
+    "XK": 20,
+    "YE": 30,
 }
 _LETTER_VALUES = {chr(c): str(c - 55) for c in range(ord("A"), ord("Z") + 1)}
 
@@ -211,7 +468,8 @@ def _iban_check(opts: ScanOptions) -> pl.Expr:
 
 
 IBAN = Detector(
-    "iban", "iban",
+    "iban",
+    "iban",
     r"(?P<lead>[A-Za-z0-9_])??(?P<m>[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)"
     r"(?P<tail>[A-Za-z0-9_])?",
     "[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4}",
@@ -222,11 +480,15 @@ IBAN = Detector(
 # ---------------------------------------------------------------- IP addresses
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 # Words after which a dotted quad is a version or a section number, not an address.
-_IP_VETO = (r"\b(?i:version|ver|v|release|rel|build|firmware|fw|rev|revision|update|patch|section|sec"
-            r"|chapter|ch|figure|fig|table|step|rule|clause|article|art|paragraph|para|oid)\.?[ \t]*[:#]?[ \t]*")
-_RESERVED_V4 = (r"^(?:0\.|10\.|127\.|169\.254\.|172\.(?:1[6-9]|2[0-9]|3[01])\.|192\.168\.|192\.0\.[02]\."
-                r"|198\.1[89]\.|198\.51\.100\.|203\.0\.113\.|100\.(?:6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\."
-                r"|22[4-9]\.|2[3-5][0-9]\.)")
+_IP_VETO = (
+    r"\b(?i:version|ver|v|release|rel|build|firmware|fw|rev|revision|update|patch|section|sec"
+    r"|chapter|ch|figure|fig|table|step|rule|clause|article|art|paragraph|para|oid)\.?[ \t]*[:#]?[ \t]*"
+)
+_RESERVED_V4 = (
+    r"^(?:0\.|10\.|127\.|169\.254\.|172\.(?:1[6-9]|2[0-9]|3[01])\.|192\.168\.|192\.0\.[02]\."
+    r"|198\.1[89]\.|198\.51\.100\.|203\.0\.113\.|100\.(?:6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-7])\."
+    r"|22[4-9]\.|2[3-5][0-9]\.)"
+)
 _RESERVED_V6 = r"^(?:::1?$|fe[89ab]|f[cd]|ff|2001:0*db8:)"
 
 
@@ -246,7 +508,8 @@ def _ipv6_check(opts: ScanOptions) -> pl.Expr:
 
 
 IPV4 = Detector(
-    "ipv4", "ipv4",
+    "ipv4",
+    "ipv4",
     rf"(?:(?P<veto>{_IP_VETO})|(?P<lead>[A-Za-z0-9_]\.?|\.))??(?P<m>{_OCTET}(?:\.{_OCTET}){{3}})"
     r"(?P<tail>\.?[A-Za-z0-9_])?",
     r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]",
@@ -254,7 +517,8 @@ IPV4 = Detector(
 )
 _H = "[0-9A-Fa-f]{1,4}"
 IPV6 = Detector(
-    "ipv6", "ipv6",
+    "ipv6",
+    "ipv6",
     rf"(?P<lead>[A-Za-z0-9_:.])??(?P<m>(?:{_H}:){{7}}{_H}|(?:{_H}(?::{_H}){{0,6}})?::(?:{_H}(?::{_H}){{0,6}})?)"
     r"(?P<tail>[.:]?[A-Za-z0-9_])?",
     "::|[0-9A-Fa-f]:[0-9A-Fa-f]{1,4}:",
@@ -279,7 +543,18 @@ def _high_entropy(opts: ScanOptions) -> pl.Expr:
     return (M.str.len_chars() >= 8) & M.str.contains("[^A-Za-z_.-]") & (entropy(M) >= opts.secret_min_entropy)
 
 
-_PLACEHOLDER_PASSWORDS = ("password", "passwd", "pass", "pwd", "secret", "changeme", "xxx", "xxxx", "***", "****")
+_PLACEHOLDER_PASSWORDS = (
+    "password",
+    "passwd",
+    "pass",
+    "pwd",
+    "secret",
+    "changeme",
+    "xxx",
+    "xxxx",
+    "***",
+    "****",
+)
 
 
 def _url_password(opts: ScanOptions) -> pl.Expr:
@@ -287,46 +562,59 @@ def _url_password(opts: ScanOptions) -> pl.Expr:
 
 
 # Provider formats whose prefix says what they are; the whole token is the secret.
-_TOKENS = "|".join([
-    r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:(?s:.)*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"
-    r"|(?:[\r\n]+[A-Za-z0-9+/=]{16,})*)",
-    r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}",  # Stripe
-    r"\bsk-[A-Za-z0-9_-]{20,}",  # OpenAI, Anthropic (sk-ant-...)
-    r"\bgh[pousr]_[A-Za-z0-9]{36,}", r"\bgithub_pat_[A-Za-z0-9_]{22,}",  # GitHub
-    r"\bglpat-[A-Za-z0-9_-]{20,}",  # GitLab
-    r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",  # AWS access key id
-    r"\bxox[abprs]-[A-Za-z0-9-]{10,}", r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,}",  # Slack
-    r"\bAIza[0-9A-Za-z_-]{35}",  # Google API key
-    r"\bhf_[A-Za-z0-9]{30,}",  # Hugging Face
-    r"\bnpm_[A-Za-z0-9]{36}",  # npm
-    r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*",  # JWT: base64 of '{"' twice
-])
+_TOKENS = "|".join(
+    [
+        r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?:(?s:.)*?-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"
+        r"|(?:[\r\n]+[A-Za-z0-9+/=]{16,})*)",
+        r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}",  # Stripe
+        r"\bsk-[A-Za-z0-9_-]{20,}",  # OpenAI, Anthropic (sk-ant-...)
+        r"\bgh[pousr]_[A-Za-z0-9]{36,}",
+        r"\bgithub_pat_[A-Za-z0-9_]{22,}",  # GitHub
+        r"\bglpat-[A-Za-z0-9_-]{20,}",  # GitLab
+        r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",  # AWS access key id
+        r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
+        r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,}",  # Slack
+        r"\bAIza[0-9A-Za-z_-]{35}",  # Google API key
+        r"\bhf_[A-Za-z0-9]{30,}",  # Hugging Face
+        r"\bnpm_[A-Za-z0-9]{36}",  # npm
+        r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*",  # JWT: base64 of '{"' twice
+    ]
+)
 SECRET_TOKEN = Detector(
-    "secret", "secret_token", rf"(?P<m>{_TOKENS})",
+    "secret",
+    "secret_token",
+    rf"(?P<m>{_TOKENS})",
     r"-----BEGIN|hooks\.slack\.com|\b(?:[sr]k_(?:live|test)_|sk-|gh[pousr]_|github_pat_|glpat-"
     r"|A(?:KIA|SIA|BIA|CCA)|xox[abprs]-|AIza|hf_|npm_|eyJ)",
     _has_digit,
 )
 SECRET_AUTH_HEADER = Detector(
-    "secret", "secret_auth_header",
+    "secret",
+    "secret_auth_header",
     r"(?P<ctx>\b(?i:authorization:[ \t]*(?:bearer|basic|token)|bearer)[ \t]+)(?P<m>[A-Za-z0-9._~+/-]{16,}=*)",
     "(?i:bearer|authorization)",
     _high_entropy,
 )
-_KEYWORDS = (r"api[_-]?key|apikey|api[_-]?secret|secret[_-]?key|secret|access[_-]?key|access[_-]?token"
-             r"|auth[_-]?token|refresh[_-]?token|token|password|passwd|pwd|client[_-]?secret|private[_-]?key")
+_KEYWORDS = (
+    r"api[_-]?key|apikey|api[_-]?secret|secret[_-]?key|secret|access[_-]?key|access[_-]?token"
+    r"|auth[_-]?token|refresh[_-]?token|token|password|passwd|pwd|client[_-]?secret|private[_-]?key"
+)
 # `db_password`, `AWS_SECRET_ACCESS_KEY`, `x-api-key`, `githubToken`; not `monkey` or `public_key`.
-_KEY_NAME = (rf"\b(?:(?:[A-Za-z0-9_.-]*[_.-])?(?i:{_KEYWORDS})"
-             r"|[a-z][A-Za-z0-9]*(?:Token|Secret|SecretKey|AccessKey|ApiKey|PrivateKey|Password|Passwd|Pwd))")
+_KEY_NAME = (
+    rf"\b(?:(?:[A-Za-z0-9_.-]*[_.-])?(?i:{_KEYWORDS})"
+    r"|[a-z][A-Za-z0-9]*(?:Token|Secret|SecretKey|AccessKey|ApiKey|PrivateKey|Password|Passwd|Pwd))"
+)
 SECRET_ASSIGNMENT = Detector(
-    "secret", "secret_assignment",
+    "secret",
+    "secret_assignment",
     rf"(?P<ctx>{_KEY_NAME}[\"']?[ \t]*(?::=|=>|=|:)[ \t]*[\"']?)(?P<m>[^ \t\r\n\"'`,;<>(){{}}\[\]$]{{8,}})"
     r"(?P<tail>\()?",
     "(?i:key|secret|token|password|passwd|pwd)[\"']?[ \t]*[:=]",
     _high_entropy,
 )
 SECRET_URL_PASSWORD = Detector(
-    "secret", "secret_url_password",
+    "secret",
+    "secret_url_password",
     r"(?P<ctx>\b[A-Za-z][A-Za-z0-9+.-]*://[^ \t\r\n/:@]+:)(?P<m>[^ \t\r\n/:@${}<>]+)(?P<at>@)",
     "://",
     _url_password,
@@ -335,7 +623,18 @@ SECRET_URL_PASSWORD = Detector(
 # The order in which detectors run, each on the text the previous ones redacted: specific, long
 # shapes first, so that a key or an IBAN is never half-taken by the card or phone detectors.
 DETECTORS: tuple[Detector, ...] = (
-    SECRET_TOKEN, SECRET_AUTH_HEADER, SECRET_ASSIGNMENT, SECRET_URL_PASSWORD,
-    EMAIL, IBAN, CREDIT_CARD, SSN_CONTEXT, SSN, PHONE_CONTEXT, PHONE_SHAPED, IPV6, IPV4,
+    SECRET_TOKEN,
+    SECRET_AUTH_HEADER,
+    SECRET_ASSIGNMENT,
+    SECRET_URL_PASSWORD,
+    EMAIL,
+    IBAN,
+    CREDIT_CARD,
+    SSN_CONTEXT,
+    SSN,
+    PHONE_CONTEXT,
+    PHONE_SHAPED,
+    IPV6,
+    IPV4,
 )
 REJECTING_GROUPS = ("lead", "tail", "veto")

@@ -68,7 +68,10 @@ class ScanPlan:
             if rows.len():
                 found = self.scan_rows(texts.gather(rows), counts, rows.to_numpy())
                 texts = texts.clone().scatter(rows, found)
-        cols = {TEXT_FIELD: texts, **{count_field(k): pl.Series(v, dtype=pl.Int32) for k, v in counts.items()}}
+        cols = {
+            TEXT_FIELD: texts,
+            **{count_field(k): pl.Series(v, dtype=pl.Int32) for k, v in counts.items()},
+        }
         return pl.DataFrame(cols).to_struct("pii")
 
     def scan_rows(self, texts: pl.Series, counts: dict[str, np.ndarray], rows: np.ndarray) -> pl.Series:
@@ -121,7 +124,9 @@ def redact_rows(texts: pl.Series, cands: pl.DataFrame, det: Detector, placeholde
     return texts.clone().scatter(rows, pl.Series(new, dtype=pl.String))
 
 
-def redact_one(rx: re.Pattern, text: str, matches: Sequence[str], valid: Sequence[bool], placeholder: str) -> str:
+def redact_one(
+    rx: re.Pattern, text: str, matches: Sequence[str], valid: Sequence[bool], placeholder: str
+) -> str:
     """Rebuild `text` with the value (group `m`) of each valid match swapped for the placeholder.
 
     `matches` are all of the row's candidates in text order, valid or not, as polars found them: the

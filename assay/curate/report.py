@@ -29,7 +29,9 @@ def _examples(rejects: pl.DataFrame) -> dict[str, list[dict]]:
         return {}
     texts = _text(rejects).str.slice(0, EXAMPLE_CHARS)
     frame = rejects.select(
-        "step", "reason", ID,
+        "step",
+        "reason",
+        ID,
         *(pl.col(c) for c in ("detail", "duplicate_of", "source", "source_line") if c in rejects.columns),
     ).with_columns(texts.alias("text"))
     out: dict[str, list[dict]] = {}
@@ -43,8 +45,13 @@ def _histogram(values: np.ndarray, bins: int = BINS) -> dict:
     if values.size == 0:
         return {"edges": [], "counts": []}
     counts, edges = np.histogram(values, bins=bins)
-    return {"edges": [round(float(e), 4) for e in edges], "counts": counts.tolist(),
-            "min": float(values.min()), "median": float(np.median(values)), "max": float(values.max())}
+    return {
+        "edges": [round(float(e), 4) for e in edges],
+        "counts": counts.tolist(),
+        "min": float(values.min()),
+        "median": float(np.median(values)),
+        "max": float(values.max()),
+    }
 
 
 def _distributions(data: pl.DataFrame) -> dict[str, dict]:
@@ -60,20 +67,38 @@ def _clusters(rejects: pl.DataFrame) -> dict:
         return {"clusters": 0, "sizes": {}}
     sizes = rejects.drop_nulls("duplicate_of").group_by("duplicate_of").len().get_column("len") + 1
     hist = sizes.value_counts().sort(sizes.name)
-    return {"clusters": sizes.len(), "largest": int(sizes.max() or 0),
-            "sizes": {str(k): int(v) for k, v in hist.iter_rows()}}
+    return {
+        "clusters": sizes.len(),
+        "largest": int(sizes.max() or 0),
+        "sizes": {str(k): int(v) for k, v in hist.iter_rows()},
+    }
 
 
 def build_report(version) -> dict:
     """Everything a curator needs to trust a version, as plain JSON-able data."""
     m = version.manifest
-    data, rejects, quarantine = version.data().collect(), version.rejects().collect(), version.quarantine().collect()
-    pii = {c: int(data.get_column(c).cast(pl.Int64).sum()) for c in data.columns if c.startswith("pii_") and data.schema[c].is_numeric()}
+    data, rejects, quarantine = (
+        version.data().collect(),
+        version.rejects().collect(),
+        version.quarantine().collect(),
+    )
+    pii = {
+        c: int(data.get_column(c).cast(pl.Int64).sum())
+        for c in data.columns
+        if c.startswith("pii_") and data.schema[c].is_numeric()
+    }
     return {
-        "version": version.id, "kind": m["kind"], "created_at": m["created_at"], "config_hash": m["config_hash"],
-        "counts": m.get("counts", {}), "examples": _examples(rejects),
-        "quarantine_examples": quarantine.head(EXAMPLES_PER_REASON * 2).with_columns(pl.col("raw").str.slice(0, EXAMPLE_CHARS)).to_dicts(),
-        "distributions": _distributions(data), "duplicates": _clusters(rejects),
+        "version": version.id,
+        "kind": m["kind"],
+        "created_at": m["created_at"],
+        "config_hash": m["config_hash"],
+        "counts": m.get("counts", {}),
+        "examples": _examples(rejects),
+        "quarantine_examples": quarantine.head(EXAMPLES_PER_REASON * 2)
+        .with_columns(pl.col("raw").str.slice(0, EXAMPLE_CHARS))
+        .to_dicts(),
+        "distributions": _distributions(data),
+        "duplicates": _clusters(rejects),
         "splits": dict(data.group_by(SPLIT).len().sort(SPLIT).iter_rows()) if SPLIT in data.columns else {},
         "pii_kept_rows": pii,
     }
@@ -93,12 +118,18 @@ def _e(value: object) -> str:
 
 
 def _steps_html(counts: dict) -> str:
-    rows = [f"<tr><td>read</td><td class=n>{counts.get('input_rows', 0):,}</td><td class=n>{counts.get('read', 0):,}</td>"
-            f"<td>quarantined: {counts.get('quarantined', 0):,}</td></tr>"]
+    head = "<tr><th>step</th><th>in</th><th>out</th><th>changed</th><th>removed (reason: rows)</th></tr>"
+    rows = [
+        f"<tr><td>read</td><td class=n>{counts.get('input_rows', 0):,}</td><td class=n>{counts.get('read', 0):,}</td>"
+        f"<td></td><td>quarantined: {counts.get('quarantined', 0):,}</td></tr>"
+    ]
     for s in counts.get("steps", []):
         removed = ", ".join(f"{_e(r)}: {n:,}" for r, n in s["removed"].items())
-        rows.append(f"<tr><td>{_e(s['step'])}</td><td class=n>{s['in']:,}</td><td class=n>{s['out']:,}</td><td>{removed}</td></tr>")
-    return "<table><tr><th>step</th><th>in</th><th>out</th><th>removed (reason: rows)</th></tr>" + "".join(rows) + "</table>"
+        rows.append(
+            f"<tr><td>{_e(s['step'])}</td><td class=n>{s['in']:,}</td><td class=n>{s['out']:,}</td>"
+            f"<td class=n>{s.get('changed', 0):,}</td><td>{removed}</td></tr>"
+        )
+    return f"<table>{head}{''.join(rows)}</table>"
 
 
 def _examples_html(examples: dict[str, list[dict]]) -> str:
@@ -109,8 +140,11 @@ def _examples_html(examples: dict[str, list[dict]]) -> str:
         body = "".join(
             f"<tr><td>{_e(r.get('source'))}:{_e(r.get('source_line'))}</td><td>{_e(r.get('detail') or '')}"
             f"{'<br>duplicate of ' + _e(r['duplicate_of']) if r.get('duplicate_of') else ''}</td><td><pre>{_e(r['text'])}</pre></td></tr>"
-            for r in rows)
-        parts.append(f"<h3>{_e(key)}</h3><table><tr><th>where</th><th>why</th><th>text</th></tr>{body}</table>")
+            for r in rows
+        )
+        parts.append(
+            f"<h3>{_e(key)}</h3><table><tr><th>where</th><th>why</th><th>text</th></tr>{body}</table>"
+        )
     return "".join(parts)
 
 
@@ -120,8 +154,10 @@ def _svg_hist(name: str, hist: dict) -> str:
         return ""
     w, h, top = 300, 90, max(counts) or 1
     bw = w / len(counts)
-    bars = "".join(f'<rect x="{i * bw:.1f}" y="{h - c / top * h:.1f}" width="{bw - 1:.1f}" height="{c / top * h:.1f}" fill="#4a6fa5"><title>{c}</title></rect>'
-                   for i, c in enumerate(counts))
+    bars = "".join(
+        f'<rect x="{i * bw:.1f}" y="{h - c / top * h:.1f}" width="{bw - 1:.1f}" height="{c / top * h:.1f}" fill="#4a6fa5"><title>{c}</title></rect>'
+        for i, c in enumerate(counts)
+    )
     caption = f"{_e(name)} — min {hist['min']:.3g}, median {hist['median']:.3g}, max {hist['max']:.3g}"
     return f'<div class=card><svg width="{w}" height="{h}" role="img" aria-label="{_e(name)}">{bars}</svg><div class=muted>{caption}</div></div>'
 
@@ -129,22 +165,25 @@ def _svg_hist(name: str, hist: dict) -> str:
 def render_html(report: dict) -> str:
     """A self-contained page (no scripts, no external assets)."""
     q = report.get("quarantine_examples") or []
-    quarantine = "".join(f"<tr><td>{_e(r['source'])}:{_e(r['source_line'])}</td><td>{_e(r['error'])}</td><td><pre>{_e(r['raw'])}</pre></td></tr>" for r in q)
+    quarantine = "".join(
+        f"<tr><td>{_e(r['source'])}:{_e(r['source_line'])}</td><td>{_e(r['error'])}</td><td><pre>{_e(r['raw'])}</pre></td></tr>"
+        for r in q
+    )
     dup = report["duplicates"]
     sizes = ", ".join(f"size {_e(k)}: {v}" for k, v in dup.get("sizes", {}).items()) or "none"
     splits = ", ".join(f"{_e(k)}: {v:,}" for k, v in report.get("splits", {}).items()) or "not split"
     hists = "".join(_svg_hist(k, v) for k, v in report["distributions"].items())
-    return f"""<!doctype html><html lang=en><head><meta charset=utf-8><title>assay curation report {_e(report['version'])}</title>
+    return f"""<!doctype html><html lang=en><head><meta charset=utf-8><title>assay curation report {_e(report["version"])}</title>
 <style>{_CSS}</style></head><body>
-<h1>Curation report <code>{_e(report['version'])}</code></h1>
-<p class=muted>kind {_e(report['kind'])} · created {_e(report['created_at'])} · config {_e(report['config_hash'][:12])}</p>
-<h2>Rows per step</h2>{_steps_html(report['counts'])}
-<p><b>kept {report['counts'].get('kept', 0):,}</b> · rejected {report['counts'].get('rejected', 0):,} · splits: {splits}</p>
-<h2>Why rows were removed (examples)</h2>{_examples_html(report['examples'])}
-<h2>Quarantined input</h2>{'<table><tr><th>where</th><th>error</th><th>raw</th></tr>' + quarantine + '</table>' if q else '<p class=muted>None.</p>'}
+<h1>Curation report <code>{_e(report["version"])}</code></h1>
+<p class=muted>kind {_e(report["kind"])} · created {_e(report["created_at"])} · config {_e(report["config_hash"][:12])}</p>
+<h2>Rows per step</h2>{_steps_html(report["counts"])}
+<p><b>kept {report["counts"].get("kept", 0):,}</b> · rejected {report["counts"].get("rejected", 0):,} · splits: {splits}</p>
+<h2>Why rows were removed (examples)</h2>{_examples_html(report["examples"])}
+<h2>Quarantined input</h2>{"<table><tr><th>where</th><th>error</th><th>raw</th></tr>" + quarantine + "</table>" if q else "<p class=muted>None.</p>"}
 <h2>Distributions of kept rows</h2><div class=grid>{hists}</div>
-<h2>Duplicate clusters</h2><p>{dup.get('clusters', 0):,} clusters with removed copies; {sizes}</p>
-<h2>PII left in kept rows</h2><p>{_e(json.dumps(report.get('pii_kept_rows') or {}))}</p>
+<h2>Duplicate clusters</h2><p>{dup.get("clusters", 0):,} clusters with removed copies; {sizes}</p>
+<h2>PII left in kept rows</h2><p>{_e(json.dumps(report.get("pii_kept_rows") or {}))}</p>
 </body></html>
 """
 

@@ -29,7 +29,9 @@ def content_columns(schema: pl.Schema | dict) -> tuple[str, ...]:
 
 def messages_text(col: str = MESSAGES) -> pl.Expr:
     """A chat rendered as 'role: content' lines, for hashing, dedup and quality signals."""
-    turn = pl.element().struct.field("role") + pl.lit(": ") + pl.element().struct.field("content").fill_null("")
+    turn = (
+        pl.element().struct.field("role") + pl.lit(": ") + pl.element().struct.field("content").fill_null("")
+    )
     return pl.col(col).list.eval(turn).list.join("\n")
 
 

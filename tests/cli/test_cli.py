@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli, run_json, write_jsonl
+from tests.conftest import run_cli, run_json, sentence, write_jsonl
 
 COMMANDS = [["init"], ["doctor"], ["demo"], ["curate", "run"], ["data", "list"], ["data", "show"],
             ["data", "export"], ["data", "tag"], ["data", "diff"]]
@@ -25,7 +25,8 @@ def test_help_lists_groups():
 def test_full_flow_json(tmp_path):
     ws = str(tmp_path / "ws")
     assert run_json("init", ws)["created"] is True
-    rows = [{"prompt": f"p{i}", "completion": f"c{i}", "lang": "en"} for i in range(10)] + [{"prompt": "p1", "completion": "c1", "lang": "en"}]
+    rows = [{"prompt": f"Where is library {i}?", "completion": sentence(i), "lang": "en"} for i in range(10)]
+    rows.append(dict(rows[1]))
     src = write_jsonl(tmp_path / "in" / "d.jsonl", rows, {3: "{oops"})
     res = run_json("curate", "run", str(src), "--workspace", ws, "--name", "v1")
     assert res["ok"] and res["counts"]["kept"] == 10 and res["counts"]["quarantined"] == 1
@@ -49,9 +50,9 @@ def test_full_flow_json(tmp_path):
 def test_diff_reports_added_removed_changed(tmp_path):
     ws = str(tmp_path / "ws")
     run_cli("init", ws)
-    base = [{"text": f"doc {i}", "label": "x"} for i in range(5)]
+    base = [{"text": sentence(i), "label": "x"} for i in range(5)]
     a = run_json("curate", "run", str(write_jsonl(tmp_path / "v" / "a.jsonl", base)), "-w", ws)["version"]
-    newer = base[1:] + [{"text": "doc new", "label": "x"}]
+    newer = base[1:] + [{"text": sentence(99), "label": "x"}]
     newer[0] = {**newer[0], "label": "y"}
     b = run_json("curate", "run", str(write_jsonl(tmp_path / "v" / "a.jsonl", newer)), "-w", ws)["version"]
     d = run_json("data", "diff", a, b, "-w", ws)
@@ -64,7 +65,7 @@ def test_diff_reports_added_removed_changed(tmp_path):
 def test_human_output_shows_step_table(tmp_path):
     ws = str(tmp_path / "ws")
     run_cli("init", ws)
-    src = write_jsonl(tmp_path / "x.jsonl", [{"text": "a"}, {"text": "a"}, {"text": "b"}])
+    src = write_jsonl(tmp_path / "x.jsonl", [{"text": sentence(1)}, {"text": sentence(1)}, {"text": sentence(2)}])
     text = run_cli("curate", "run", str(src), "-w", ws).stdout
     assert "exact_dedup" in text and "exact_duplicate: 1" in text and "version ds-" in text
 

@@ -12,11 +12,15 @@ from tests.conftest import write_jsonl
 
 
 def _rows():
-    return [{"instruction": f"Question {i}?", "input": "", "output": f"Answer {i}.", "topic": "t"} for i in range(20)]
+    return [
+        {"instruction": f"How many apples are in basket number {i} of the farm?", "input": "",
+         "output": f"There are {i} apples in that basket, as the farmer counted them.", "topic": "t"}
+        for i in range(20)
+    ]
 
 
 def test_curate_counts_rejects_and_quarantine(ws, tmp_path):
-    rows = _rows() + [_rows()[3], {**_rows()[5], "instruction": " Question  5? "}]
+    rows = _rows() + [_rows()[3], {**_rows()[5], "instruction": " How many apples are in  basket number 5 of the farm? "}]
     src = write_jsonl(tmp_path / "raw" / "a.jsonl", rows, {4: '{"broken": ', 9: "[1, 2]"})
     res = curate(ws, [src])
     c = res.counts
@@ -30,7 +34,7 @@ def test_curate_counts_rejects_and_quarantine(ws, tmp_path):
     kept_ids = set(data["id"])
     assert set(rejects["duplicate_of"]) <= kept_ids
     assert sorted(quarantine["source_line"].to_list()) == [5, 10]
-    assert data.filter(pl.col("source_line") == 7)["prompt"][0] == "Question 5?"
+    assert data.filter(pl.col("source_line") == 7)["prompt"][0] == "How many apples are in basket number 5 of the farm?"
 
 
 def test_rerun_is_a_noop_with_the_same_id(ws, tmp_path):

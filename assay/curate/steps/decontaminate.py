@@ -32,9 +32,13 @@ class DecontaminateConfig(BaseModel):
     )
     ngram: int = Field(13, ge=3, le=64, description="Shared word n-gram length that counts as contamination.")
     min_ngram: int = Field(
-        8, ge=3, description="Eval rows shorter than `ngram` words but at least this long count when they appear whole."
+        8,
+        ge=3,
+        description="Eval rows shorter than `ngram` words but at least this long count when they appear whole.",
     )
-    action: Literal["drop", "flag"] = Field("drop", description="drop: reject hits; flag: keep them with `decontam_hit` set.")
+    action: Literal["drop", "flag"] = Field(
+        "drop", description="drop: reject hits; flag: keep them with `decontam_hit` set."
+    )
 
     @model_validator(mode="after")
     def _order(self) -> DecontaminateConfig:
@@ -82,7 +86,19 @@ def decontaminate(lf: pl.LazyFrame, cfg: DecontaminateConfig, ctx: StepContext) 
     labels = [None if h is None else f"{evals['eval_set'][h]}:{evals['eval_row'][h]}" for h in hits]
     hit = pl.Series(HIT, labels, dtype=pl.String)
     reason = pl.when(hit.is_not_null()).then(pl.lit("eval_overlap")) if cfg.action == "drop" else pl.lit(None)
-    return df.lazy().with_columns(hit).with_columns(
-        reason.cast(pl.String).alias(REASON),
-        pl.when(pl.col(HIT).is_not_null()).then(pl.format("shares a {}-word sequence (or a whole short eval row) with {}", pl.lit(cfg.ngram), pl.col(HIT))).alias(DETAIL),
+    return (
+        df.lazy()
+        .with_columns(hit)
+        .with_columns(
+            reason.cast(pl.String).alias(REASON),
+            pl.when(pl.col(HIT).is_not_null())
+            .then(
+                pl.format(
+                    "shares a {}-word sequence (or a whole short eval row) with {}",
+                    pl.lit(cfg.ngram),
+                    pl.col(HIT),
+                )
+            )
+            .alias(DETAIL),
+        )
     )

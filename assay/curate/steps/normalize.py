@@ -19,8 +19,18 @@ _ENTITY = r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
 # Tags of markup that leaked from scraped pages; `<br>` and block ends become line breaks.
 _BREAK_TAG = r"(?i)<br\s*/?>|</(p|div|li|tr|h[1-6])\s*>"
 _TAG = r"</?[A-Za-z][A-Za-z0-9-]*(\s[^<>]*)?/?>"
-_SMART = {"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2018": "'", "\u2019": "'", "\u201a": "'",
-          "\u00ab": '"', "\u00bb": '"', "\u2032": "'", "\u2033": '"'}
+_SMART = {
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u201e": '"',
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201a": "'",
+    "\u00ab": '"',
+    "\u00bb": '"',
+    "\u2032": "'",
+    "\u2033": '"',
+}
 
 
 class NormalizeConfig(BaseModel):
@@ -31,12 +41,16 @@ class NormalizeConfig(BaseModel):
     unicode_form: Literal["NFC", "NFKC", "none"] = Field(
         "NFC", description="Unicode normal form (NFKC also folds compatibility characters such as ligatures)."
     )
-    html_entities: bool = Field(True, description="Decode leftover HTML entities (&amp;, &#39;, &nbsp;, ...).")
+    html_entities: bool = Field(
+        True, description="Decode leftover HTML entities (&amp;, &#39;, &nbsp;, ...)."
+    )
     html_tags: bool = Field(
         False,
         description="Remove HTML tags (<br> and block ends become newlines). Off by default: instruction data about web code needs its tags.",
     )
-    smart_quotes: bool = Field(True, description="Replace typographic quotes and guillemets with ASCII quotes.")
+    smart_quotes: bool = Field(
+        True, description="Replace typographic quotes and guillemets with ASCII quotes."
+    )
     strip_control: bool = Field(True, description="Remove control characters other than tab and newline.")
     collapse_whitespace: bool = Field(
         True,
@@ -79,7 +93,9 @@ def unescape_entities(col: pl.Series) -> pl.Series:
 @step("normalize", NormalizeConfig)
 def normalize(lf: pl.LazyFrame, cfg: NormalizeConfig, ctx: StepContext) -> pl.LazyFrame:
     """Unicode normal form, control characters and whitespace in every content column."""
-    exprs = [normalize_text(pl.col(c), cfg).alias(c) for c in (PROMPT, RESPONSE, TEXT) if c in ctx.content_columns]
+    exprs = [
+        normalize_text(pl.col(c), cfg).alias(c) for c in (PROMPT, RESPONSE, TEXT) if c in ctx.content_columns
+    ]
     if MESSAGES in ctx.content_columns:
         content = normalize_text(pl.field("content"), cfg)
         exprs.append(pl.col(MESSAGES).list.eval(pl.element().struct.with_fields(content)))

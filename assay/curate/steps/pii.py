@@ -56,7 +56,9 @@ class PiiConfig(BaseModel):
         "reserved addresses: they identify no one on the internet.",
     )
     secret_min_entropy: float = Field(
-        3.0, ge=0.0, le=8.0,
+        3.0,
+        ge=0.0,
+        le=8.0,
         description="Bits per character a value after `api_key =`, `password:` or `Bearer` needs to count as a secret.",
     )
 
@@ -76,20 +78,30 @@ class PiiConfig(BaseModel):
 def build_plan(cfg: PiiConfig) -> ScanPlan:
     """The detectors of the enabled kinds, in redaction order, with the config's options."""
     options = ScanOptions(
-        allow_values=tuple(cfg.allow_values), allow_domains=tuple(cfg.allow_domains),
-        keep_reserved_ips=cfg.keep_reserved_ips, secret_min_entropy=cfg.secret_min_entropy,
+        allow_values=tuple(cfg.allow_values),
+        allow_domains=tuple(cfg.allow_domains),
+        keep_reserved_ips=cfg.keep_reserved_ips,
+        secret_min_entropy=cfg.secret_min_entropy,
     )
     detectors = tuple(d for d in DETECTORS if d.kind in cfg.kinds)
     return ScanPlan(detectors, dict(cfg.placeholders), options)
 
 
 def _scan_column(name: str, plan: ScanPlan) -> pl.Expr:
-    return pl.col(name).map_batches(plan.scan, return_dtype=plan.dtype, is_elementwise=True).alias(f"{_SCANNED}_{name}")
+    return (
+        pl.col(name)
+        .map_batches(plan.scan, return_dtype=plan.dtype, is_elementwise=True)
+        .alias(f"{_SCANNED}_{name}")
+    )
 
 
 def _scan_messages(plan: ScanPlan) -> pl.Expr:
     scanned = pl.field("content").map_batches(plan.scan, return_dtype=plan.dtype, is_elementwise=True)
-    return pl.col(MESSAGES).list.eval(pl.element().struct.with_fields(scanned.alias(_SCANNED))).alias(f"{_SCANNED}_{MESSAGES}")
+    return (
+        pl.col(MESSAGES)
+        .list.eval(pl.element().struct.with_fields(scanned.alias(_SCANNED)))
+        .alias(f"{_SCANNED}_{MESSAGES}")
+    )
 
 
 def _column_count(name: str, kind: str) -> pl.Expr:
@@ -105,7 +117,10 @@ def _redacted(name: str, message_fields: list[str]) -> pl.Expr:
     if name != MESSAGES:
         return scanned.struct.field(TEXT_FIELD).alias(name)
     el = pl.element().struct
-    fields = [el.field(_SCANNED).struct.field(TEXT_FIELD).alias(f) if f == "content" else el.field(f) for f in message_fields]
+    fields = [
+        el.field(_SCANNED).struct.field(TEXT_FIELD).alias(f) if f == "content" else el.field(f)
+        for f in message_fields
+    ]
     return scanned.list.eval(pl.struct(fields)).alias(name)
 
 
@@ -122,7 +137,9 @@ def pii(lf: pl.LazyFrame, cfg: PiiConfig, ctx: StepContext) -> pl.LazyFrame:
     fields = [f.name for f in lf.collect_schema()[MESSAGES].inner.fields] if MESSAGES in columns else []
     scans = [_scan_messages(plan) if c == MESSAGES else _scan_column(c, plan) for c in columns]
     counts = [
-        pl.sum_horizontal([_column_count(c, k) for c in columns] or [pl.lit(0)]).cast(pl.Int32).alias(f"pii_{k}")
+        pl.sum_horizontal([_column_count(c, k) for c in columns] or [pl.lit(0)])
+        .cast(pl.Int32)
+        .alias(f"pii_{k}")
         for k in cfg.kinds
     ]
     lf = lf.with_columns(scans).with_columns(counts)

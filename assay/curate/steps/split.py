@@ -30,9 +30,12 @@ class SplitConfig(BaseModel):
         default_factory=lambda: {"train": 0.9, "val": 0.05, "test": 0.05},
         description="Share of rows per split (train, val, test); must sum to 1.",
     )
-    stratify_by: str | None = Field(None, description="Column whose values each get the same ratios (e.g. a task or language).")
+    stratify_by: str | None = Field(
+        None, description="Column whose values each get the same ratios (e.g. a task or language)."
+    )
     group_by: str | None = Field(
-        None, description="Column whose equal values always share a split; default: dup_cluster if present, else id."
+        None,
+        description="Column whose equal values always share a split; default: dup_cluster if present, else id.",
     )
 
     @field_validator("ratios")
@@ -49,7 +52,9 @@ class SplitConfig(BaseModel):
 def _stable_rank(keys: list[str], seed: int) -> np.ndarray:
     """A seeded, platform-independent pseudo-random order of group keys."""
     digests = [hashlib.blake2b(f"{seed}\x1f{k}".encode(), digest_size=8).digest() for k in keys]
-    return np.frombuffer(b"".join(digests), dtype=">u8").astype(np.uint64) if digests else np.empty(0, np.uint64)
+    return (
+        np.frombuffer(b"".join(digests), dtype=">u8").astype(np.uint64) if digests else np.empty(0, np.uint64)
+    )
 
 
 def assign_groups(groups: pl.DataFrame, ratios: dict[str, float], seed: int) -> pl.Series:
@@ -71,7 +76,10 @@ def _group_splits(keys: pl.DataFrame, stratum: str | None, cfg: SplitConfig, see
     groups = keys.group_by("_g").agg(aggs).sort("_g")
     if not stratum:
         return groups.with_columns(assign_groups(groups, cfg.ratios, seed)).select("_g", SPLIT)
-    parts = [g.with_columns(assign_groups(g, cfg.ratios, seed)) for _, g in groups.group_by("_s", maintain_order=True)]
+    parts = [
+        g.with_columns(assign_groups(g, cfg.ratios, seed))
+        for _, g in groups.group_by("_s", maintain_order=True)
+    ]
     return pl.concat(parts).select("_g", SPLIT)
 
 
@@ -82,8 +90,10 @@ def split(lf: pl.LazyFrame, cfg: SplitConfig, ctx: StepContext) -> pl.LazyFrame:
     group = cfg.group_by or (DUP_CLUSTER if DUP_CLUSTER in df.columns else ID)
     for col in filter(None, (group, cfg.stratify_by)):
         if col not in df.columns:
-            raise ConfigError(f"split: column `{col}` is not in the data (columns: {', '.join(df.columns)})",
-                              hint="set [curate.split] group_by / stratify_by to an existing column")
+            raise ConfigError(
+                f"split: column `{col}` is not in the data (columns: {', '.join(df.columns)})",
+                hint="set [curate.split] group_by / stratify_by to an existing column",
+            )
     keys = df.select(
         pl.col(group).cast(pl.String).fill_null(pl.col(ID)).alias("_g"),
         *([pl.col(cfg.stratify_by).cast(pl.String)] if cfg.stratify_by else []),
