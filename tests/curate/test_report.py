@@ -3,13 +3,14 @@ from pathlib import Path
 
 from assay.curate.pipeline import curate
 from assay.curate.report import build_report, render_html, write_report
-from tests.conftest import write_jsonl
+from tests.conftest import sentence, write_jsonl
 
 
 def test_report_counts_examples_and_escaping(ws, tmp_path):
     evil = "<script>alert('x')</script> & friends"
-    rows = [{"prompt": f"question {i}", "response": f"answer {i}"} for i in range(30)]
-    rows += [{"prompt": evil, "response": "r"}, {"prompt": evil, "response": "r"}, rows[0]]
+    rows = [{"prompt": f"Where is library {i}?", "response": sentence(i)} for i in range(30)]
+    evil_row = {"prompt": evil, "response": "The page shows a script tag, and it is escaped in the report for safety."}
+    rows += [evil_row, dict(evil_row), dict(rows[0])]
     src = write_jsonl(tmp_path / "in.jsonl", rows, {5: "{broken <b>"})
     v = ws.datasets.get(curate(ws, [src]).version_id)
     rep = build_report(v)
