@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assay.curate.config import CurateConfig
 from assay.errors import ConfigError
+from assay.train.config import TrainConfig
 
 CONFIG_FILE = "assay.toml"
 
@@ -25,6 +26,7 @@ class AssayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     curate: CurateConfig = Field(default_factory=CurateConfig, description="Curation pipeline (`assay curate run`).")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Training (`assay train run`).")
 
 
 def load_config(workspace_file: Path | None, overlay: Path | None = None) -> AssayConfig:

@@ -16,6 +16,7 @@ from assay.errors import WorkspaceError
 from assay.store.atomic import STAGING_PREFIX, write_bytes_atomic
 from assay.store.catalog import Catalog
 from assay.store.datasets import DatasetStore
+from assay.store.models import ModelStore
 from assay.store.versions import FAMILY_DIRS, Layout, entry_for, verify_dir
 
 ENV_HOME = "ASSAY_HOME"
@@ -81,6 +82,10 @@ class Workspace:
     @property
     def datasets(self) -> DatasetStore:
         return DatasetStore(self.layout, self.catalog)
+
+    @property
+    def models(self) -> ModelStore:
+        return ModelStore(self.layout, self.catalog)
 
     @property
     def config_path(self) -> Path:

