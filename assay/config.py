@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assay.curate.config import CurateConfig
 from assay.errors import ConfigError
+from assay.label.config import LabelConfig
 from assay.train.config import TrainConfig
 
 CONFIG_FILE = "assay.toml"
@@ -26,6 +27,7 @@ class AssayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     curate: CurateConfig = Field(default_factory=CurateConfig, description="Curation pipeline (`assay curate run`).")
+    label: LabelConfig = Field(default_factory=LabelConfig, description="Human review in Argilla (`assay label`).")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training (`assay train run`).")
 
 

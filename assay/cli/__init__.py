@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from assay.cli import curate, data, train, workspace
+from assay.cli import curate, data, label, train, workspace
 
 app = typer.Typer(
     name="assay",
@@ -17,6 +17,7 @@ app = typer.Typer(
 workspace.register(app)
 app.add_typer(curate.app, name="curate")
 app.add_typer(data.app, name="data")
+app.add_typer(label.app, name="label")
 app.add_typer(train.app, name="train")
 app.add_typer(train.models_app, name="models")
 

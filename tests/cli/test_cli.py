@@ -7,7 +7,10 @@ import pytest
 from tests.conftest import run_cli, run_json, sentence, write_jsonl
 
 COMMANDS = [["init"], ["doctor"], ["demo"], ["curate", "run"], ["data", "list"], ["data", "show"],
-            ["data", "export"], ["data", "tag"], ["data", "diff"]]
+            ["data", "export"], ["data", "tag"], ["data", "diff"], ["curate", "report"],
+            ["label", "serve"], ["label", "stop"], ["label", "status"], ["label", "users", "add"], ["label", "push"],
+            ["label", "progress"], ["label", "pull"], ["train", "run"], ["train", "resume"], ["models", "list"],
+            ["models", "show"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c))
@@ -18,7 +21,7 @@ def test_every_command_has_help_with_an_example_and_json(cmd):
 
 def test_help_lists_groups():
     text = run_cli("--help").stdout
-    for group in ("curate", "data", "init", "doctor", "demo"):
+    for group in ("curate", "data", "init", "doctor", "demo", "label", "train", "models"):
         assert group in text
 
 

