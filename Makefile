@@ -6,7 +6,7 @@ STAMP := $(VENV)/.assay-installed
 # The Argilla server lives in its own venv (it pins old libraries); built once per machine, reused by later runs.
 export ASSAY_ARGILLA_VENV ?= $(HOME)/.cache/assay/argilla-server-2.8.0
 
-.PHONY: demo test lint bench clean-venv system-deps
+.PHONY: demo test lint bench docs clean-venv system-deps
 
 # Rebuilt only when pyproject.toml changes, so a current venv costs nothing.
 $(STAMP): pyproject.toml
@@ -34,11 +34,18 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
+# Regenerate README.md's configuration reference from the config models.
+docs: $(STAMP)
+	$(BIN)/python -c "from pathlib import Path; from assay.config import update_readme; update_readme(Path('README.md'))"
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/curate.py
+	$(BIN)/python bench/train.py
+	$(BIN)/python bench/label.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -67,3 +67,12 @@ def test_unknown_step_is_rejected(tmp_path):
     cfg.write_text('[curate]\nsteps = ["normalize", "magic"]\n')
     with pytest.raises(ConfigError, match="magic"):
         load_config(None, cfg)
+
+
+def test_readme_configuration_reference_is_current():
+    from pathlib import Path
+
+    from assay.config import readme_reference
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert readme_reference() in readme, "README's configuration reference is stale: run `make docs`"
