@@ -9,7 +9,6 @@ same id and writing it again is a no-op.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
@@ -17,8 +16,8 @@ from assay.errors import ConfigError
 from assay.store.atomic import staging_dir
 from assay.store.catalog import Catalog, Entry
 from assay.store.digest import frame_digest, json_digest
-from assay.store.manifest import library_versions, now_iso, read_manifest
-from assay.store.versions import Layout, commit
+from assay.store.manifest import library_versions, now_iso
+from assay.store.versions import Layout, Version, commit
 
 KINDS = ("raw", "curated", "approved", "mix")
 DATA, REJECTS, QUARANTINE = "data.parquet", "rejects.parquet", "quarantine.parquet"
@@ -27,23 +26,8 @@ QUARANTINE_SCHEMA = {"source": pl.String, "source_line": pl.Int64, "error": pl.S
 
 
 @dataclass(frozen=True)
-class DatasetVersion:
-    """A published dataset version: read-only accessors over its files."""
-
-    entry: Entry
-    path: Path
-
-    @property
-    def id(self) -> str:
-        return self.entry.id
-
-    @property
-    def kind(self) -> str:
-        return self.entry.kind
-
-    @property
-    def manifest(self) -> dict:
-        return read_manifest(self.path)
+class DatasetVersion(Version):
+    """A published dataset version: its rows, rejects and quarantine as lazy frames."""
 
     def data(self) -> pl.LazyFrame:
         return pl.scan_parquet(self.path / DATA)

@@ -14,8 +14,8 @@ from pathlib import Path
 from assay.store.atomic import staging_dir
 from assay.store.catalog import Catalog, Entry
 from assay.store.digest import json_digest
-from assay.store.manifest import library_versions, now_iso, read_manifest
-from assay.store.versions import Layout, commit, file_hashes
+from assay.store.manifest import library_versions, now_iso
+from assay.store.versions import Layout, Version, commit, file_hashes
 
 STATUSES = ("candidate", "promoted", "rejected")
 # Files that record how a run went (timings, throughput), not what it produced: not part of the id.
@@ -23,21 +23,8 @@ _RUN_LOGS = ("metrics.jsonl", "training.json", "README.md")
 
 
 @dataclass(frozen=True)
-class ModelVersion:
-    entry: Entry
-    path: Path
-
-    @property
-    def id(self) -> str:
-        return self.entry.id
-
-    @property
-    def status(self) -> str:
-        return self.entry.status
-
-    @property
-    def manifest(self) -> dict:
-        return read_manifest(self.path)
+class ModelVersion(Version):
+    """A registered model version; `path` loads with `PeftModel.from_pretrained(base, path)`."""
 
 
 class ModelStore:

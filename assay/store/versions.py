@@ -18,6 +18,30 @@ MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
+class Version:
+    """A published version of any family: its catalog entry and its folder (read-only accessors)."""
+
+    entry: Entry
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def kind(self) -> str:
+        return self.entry.kind
+
+    @property
+    def status(self) -> str:
+        return self.entry.status
+
+    @property
+    def manifest(self) -> dict:
+        return read_manifest(self.path)
+
+
+@dataclass(frozen=True)
 class Layout:
     """Where a workspace keeps its payloads."""
 

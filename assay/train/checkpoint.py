@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from assay.errors import AssayError
+from assay.store.atomic import fsync_path
 
 CHECKPOINTS, LATEST = "checkpoints", "latest"
 WEIGHTS, BEST, OPTIMIZER, SCHEDULER, RNG, STATE = (
@@ -113,7 +114,7 @@ def save_checkpoint(
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         _write_files(staging, state, weights, best, optimizer, scheduler, rng)
-        _fsync_dir(staging)
+        fsync_path(staging)
         if (root / name).exists():  # a leftover of a run killed before it moved `latest` (never the latest itself)
             shutil.rmtree(root / name)
         os.replace(staging, root / name)
@@ -159,15 +160,7 @@ def _write_pointer(root: Path, name: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, root / LATEST)
-    _fsync_dir(root)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(root)
 
 
 def _prune(root: Path, *, keep: int, current: str) -> None:
