@@ -595,3 +595,66 @@ def test_engine_threshold_ping_and_info(seeded, argilla_python, tmp_path):
     assert [name for name, _ in close] == ["r00", "r01"] and result["close_total"] == 2
     assert all(score >= 0.95 for _, score in close)
     assert [by_id[rid] for rid in result["far"]] == ["r04"]
+
+
+def test_similarity_cache_sees_added_updated_and_deleted_vectors(argilla_server):
+    """The server caches decoded vectors; every write (add, vector update, delete) must show in the next query."""
+    import argilla as rg
+
+    client = rg.Argilla(api_url=argilla_server.url, api_key=argilla_server.api_key)
+    settings = rg.Settings(
+        fields=[rg.TextField(name="text")],
+        questions=[rg.LabelQuestion(name="ok", labels=["yes", "no"])],
+        vectors=[rg.VectorField(name="emb", dimensions=4)],
+    )
+    dataset = rg.Dataset(name="vector-cache", workspace="assay", settings=settings, client=client).create()
+    rng = np.random.default_rng(7)
+    stored = {f"v{i:02d}": rng.standard_normal(4).tolist() for i in range(30)}
+
+    def log(names):
+        dataset.records.log(
+            [rg.Record(id=name, fields={"text": name}, vectors={"emb": stored[name]}) for name in names]
+        )
+
+    def expected(query, limit):
+        q = np.asarray(query, float)
+        scored = [
+            (name, (1 + float(q @ np.asarray(v) / (np.linalg.norm(q) * np.linalg.norm(v)))) / 2)
+            for name, v in stored.items()
+        ]
+        return sorted(scored, key=lambda pair: -pair[1])[:limit]
+
+    def search(query, limit=50):
+        body = {"query": {"vector": {"name": "emb", "value": list(query)}}}
+        with httpx.Client(base_url=argilla_server.url, headers={"X-Argilla-Api-Key": argilla_server.api_key}) as http:
+            response = http.post(f"/api/v1/datasets/{dataset.id}/records/search", params={"limit": limit}, json=body)
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        return [(item["record"]["external_id"], item["query_score"]) for item in items]
+
+    def check(query, limit=50):
+        got, want = search(query, limit), expected(query, limit)
+        assert [name for name, _ in got] == [name for name, _ in want]
+        assert [score for _, score in got] == pytest.approx([score for _, score in want])
+
+    query = [1.0, 0.5, -0.25, 0.0]
+    log(list(stored)[:20])
+    pending = {name: stored.pop(name) for name in list(stored)[20:]}
+    check(query)  # cold: decodes everything
+    check(query, limit=5)  # warm
+    stored.update(pending)
+    log(list(pending))  # added records
+    check(query)
+    stored["v03"] = [v * -3 for v in query]  # an updated vector: from (maybe) near to the very last
+    stored["v25"] = [v * 2 for v in query]  # ... and one to the very first
+    log(["v03", "v25"])
+    got = search(query)
+    assert got[0][0] == "v25" and got[-1][0] == "v03"
+    check(query)
+    gone = [record for record in dataset.records if record.id in ("v25", "v00", "v11")]
+    dataset.records.delete(gone)
+    for name in ("v25", "v00", "v11"):
+        stored.pop(name)
+    check(query)
+    check([0.0, 0.0, 1.0, 1.0], limit=7)
+    dataset.delete()

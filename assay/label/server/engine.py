@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import heapq
 import json
 import math
+import os
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -629,8 +630,25 @@ class _Bm25:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Vectors: cosine similarity in numpy over the filtered candidates, streamed in batches
+# Vectors: cosine similarity in numpy over the filtered candidates, from a validated in-process cache
 # ---------------------------------------------------------------------------------------------------------
+
+# Decoding a 384-d vector from its JSON column costs ~0.2 ms, so decoding every stored vector on every
+# query made a similarity search take seconds at 20k records. Decoded vectors are therefore kept in a
+# module-level cache, one block per (dataset, vector settings), bounded by VECTOR_CACHE_BYTES (least
+# recently used blocks are dropped first; a block larger than the budget is used for its query only).
+#
+# Why the cache can never serve stale vectors: every query still reads, in the same SQL statement that
+# applies its filter, the record id and the vector row's `updated_at` of every candidate (cheap columns;
+# no JSON is decoded). A cached vector is used only when it was read together with exactly that
+# `updated_at`; anything else (a new record, an updated vector) is fetched and decoded again, and deleted
+# records are simply no longer candidates. Argilla bumps `updated_at` on every write of a vector row: its
+# upserts (`CRUDMixin.upsert_many`, used by bulk record create/update, record PATCH and Hub import) set it
+# to a fresh `utcnow()`, and ORM updates have `onupdate=utcnow`. Validation is per row, so writes from any
+# process (web server, rq worker) and commits in any order are seen by the next query.
+VECTOR_CACHE_BYTES = int(os.environ.get("ASSAY_VECTOR_CACHE_MB", "256")) * 2**20
+_FETCH_ALL_FRACTION = 0.25  # more unknown rows than this share of the candidates: reload the whole block
+_IN_CHUNK = 500  # record ids per IN (...) when fetching a few vectors
 
 
 def _parse_vector(raw: Any) -> np.ndarray | None:
@@ -645,32 +663,142 @@ def _parse_vector(raw: Any) -> np.ndarray | None:
     return np.asarray(raw, dtype=np.float64)
 
 
-def _cosine_scores(query: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """(1 + cos) / 2, the Elasticsearch cosine score; zero vectors score as orthogonal."""
-    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(query) or 1.0)
-    cosine = np.divide(matrix @ query, norms, out=np.zeros(len(matrix)), where=norms > 0)
-    return (1.0 + cosine) / 2.0
+def _parse_vectors(texts: Sequence[str | None], dims: int) -> list[np.ndarray | None]:
+    """JSON arrays of `dims` numbers decoded with one numpy parse of the concatenation; odd rows one by one."""
+    out: list[np.ndarray | None] = [None] * len(texts)
+    plain: list[int] = []
+    for i, text in enumerate(texts):
+        if text is not None and text.count(",") == dims - 1 and text[:1] == "[" and text[-1:] == "]":
+            plain.append(i)
+        else:
+            out[i] = _parse_vector(text)
+    if plain:
+        joined = ",".join(texts[i][1:-1] for i in plain)
+        try:
+            flat = np.fromstring(joined, dtype=np.float64, sep=",")
+        except ValueError:
+            flat = np.empty(0)
+        if flat.size == len(plain) * dims:
+            rows = flat.reshape(len(plain), dims)
+            for n, i in enumerate(plain):
+                out[i] = rows[n]
+        else:  # something unusual (nested values, text): decode these rows one by one
+            for i in plain:
+                out[i] = _parse_vector(texts[i])
+    return out
 
 
-class _TopK:
-    """The k best (score, record id) pairs seen so far; ties keep the earlier record."""
+class _VectorBlock:
+    """The decoded vectors of one (dataset, vector settings): rows of a matrix plus their row norms.
 
-    def __init__(self, k: int) -> None:
-        self.k = k
-        self.heap: list[tuple[float, int, Any]] = []
-        self.seen = 0
+    `rows` maps a record id (as the database renders it in text) to the vector row's `updated_at` text and
+    its row in `matrix` (-1: the stored value is not a vector of `dims` numbers). Vectors are stored as
+    float32 while every value round-trips exactly (what the SDK sends from float32 embeddings), else the
+    block switches to float64, so scores are computed from exactly the stored numbers either way.
+    """
 
-    def push(self, ids: Sequence[Any], scores: np.ndarray) -> None:
-        for record_id, score in zip(ids, scores.tolist(), strict=True):
-            self.seen += 1
-            item = (score, -self.seen, record_id)
-            if len(self.heap) < self.k:
-                heapq.heappush(self.heap, item)
-            elif item > self.heap[0]:
-                heapq.heapreplace(self.heap, item)
+    def __init__(self, dims: int) -> None:
+        self.dims = dims
+        self.rows: dict[str, tuple[str, int]] = {}
+        self.matrix = np.empty((0, dims), dtype=np.float32)
+        self.norms = np.empty(0, dtype=np.float64)
+        self.used = 0
 
-    def best(self) -> list[tuple[Any, float]]:
-        return [(record_id, score) for score, _, record_id in sorted(self.heap, reverse=True)]
+    @property
+    def nbytes(self) -> int:
+        return self.matrix.nbytes + self.norms.nbytes + 200 * len(self.rows)
+
+    def put(self, fetched: Sequence[tuple[str, str, np.ndarray | None]]) -> None:
+        """Store freshly read (record id, updated_at, vector) rows, replacing older versions."""
+        good = [(key, stamp, row) for key, stamp, row in fetched if row is not None and row.shape == (self.dims,)]
+        for key, stamp, row in fetched:
+            if row is None or row.shape != (self.dims,):
+                self.rows[key] = (stamp, -1)
+        if not good:
+            return
+        values = np.vstack([row for _, _, row in good])
+        if self.matrix.dtype == np.float32 and not np.array_equal(values.astype(np.float32), values):
+            self.matrix = self.matrix.astype(np.float64)
+        live = sum(1 for _, index in self.rows.values() if index >= 0)
+        if self.used + len(good) > len(self.matrix):
+            if self.used > 2 * live + 1000:
+                self._compact()
+            if self.used + len(good) > len(self.matrix):
+                self._grow(max(self.used + len(good), 2 * len(self.matrix)))
+        start = self.used
+        self.matrix[start : start + len(good)] = values
+        self.norms[start : start + len(good)] = np.linalg.norm(values, axis=1)
+        self.used += len(good)
+        for offset, (key, stamp, _) in enumerate(good):
+            self.rows[key] = (stamp, start + offset)
+
+    def _grow(self, capacity: int) -> None:
+        matrix = np.empty((capacity, self.dims), dtype=self.matrix.dtype)
+        norms = np.empty(capacity, dtype=np.float64)
+        matrix[: self.used], norms[: self.used] = self.matrix[: self.used], self.norms[: self.used]
+        self.matrix, self.norms = matrix, norms
+
+    def _compact(self) -> None:
+        """Drop rows of replaced vectors (each update leaves its old row behind)."""
+        live = [(key, stamp, index) for key, (stamp, index) in self.rows.items() if index >= 0]
+        old = np.fromiter((index for _, _, index in live), dtype=np.int64, count=len(live))
+        self.matrix, self.norms = self.matrix[old], self.norms[old]
+        self.used = len(live)
+        for new, (key, stamp, _) in enumerate(live):
+            self.rows[key] = (stamp, new)
+
+    def scores(self, indices: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """(1 + cos) / 2 for the given rows, like `_cosine_scores`, in chunks to bound temporary memory."""
+        out = np.empty(len(indices), dtype=np.float64)
+        query_norm = np.linalg.norm(query) or 1.0
+        for start in range(0, len(indices), 8192):
+            part = indices[start : start + 8192]
+            dots = self.matrix[part].astype(np.float64, copy=False) @ query
+            norms = self.norms[part] * query_norm
+            cosine = np.divide(dots, norms, out=np.zeros(len(part)), where=norms > 0)
+            out[start : start + len(part)] = (1.0 + cosine) / 2.0
+        return out
+
+
+class _VectorCache:
+    """Blocks by (dataset id, vector settings id), least recently used first out past the byte budget."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.blocks: OrderedDict[tuple[UUID, UUID], _VectorBlock] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def block(self, key: tuple[UUID, UUID], dims: int) -> _VectorBlock:
+        block = self.blocks.get(key)
+        if block is None or block.dims != dims:
+            block = self.blocks[key] = _VectorBlock(dims)
+        self.blocks.move_to_end(key)
+        return block
+
+    def trim(self) -> None:
+        total = sum(block.nbytes for block in self.blocks.values())
+        while self.blocks and total > self.budget:
+            _, dropped = self.blocks.popitem(last=False)
+            total -= dropped.nbytes
+
+    def clear(self) -> None:
+        with self.lock:
+            self.blocks.clear()
+
+
+_VECTORS = _VectorCache(VECTOR_CACHE_BYTES)
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k best scores, best first; ties keep the earlier position (as a stable sort)."""
+    if k <= 0 or len(scores) == 0:
+        return np.empty(0, dtype=np.int64)
+    if k < len(scores):
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        positions = np.flatnonzero(scores >= kth)
+    else:
+        positions = np.arange(len(scores))
+    return positions[np.argsort(-scores[positions], kind="stable")][:k]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -904,29 +1032,87 @@ class AssayDbSearchEngine(SearchEngine):
         k: int,
         allowed: set[UUID] | None,
     ) -> list[tuple[UUID, float]]:
-        top = _TopK(max(k, 0))
+        """Candidates (with their vector rows' updated_at) from SQL, vectors from the validated cache."""
+        dims = int(vector_settings.dimensions)
+        if k <= 0 or vector.shape != (dims,):
+            return []
         stmt = (
-            select(Vector.record_id, cast(Vector.value, Text))
+            select(cast(Vector.record_id, Text), cast(Vector.updated_at, Text))
             .join(Record, Record.id == Vector.record_id)
             .where(Vector.vector_settings_id == vector_settings.id, where)
             .order_by(Record.inserted_at.asc(), Record.id.asc())
         )
-        batch_ids: list[UUID] = []
-        batch_rows: list[np.ndarray] = []
-        async for record_id, raw in _stream(db, stmt):
-            if allowed is not None and record_id not in allowed:
-                continue
-            row = _parse_vector(raw)
-            if row is None or row.shape != vector.shape:
-                continue
-            batch_ids.append(record_id)
-            batch_rows.append(row)
-            if len(batch_ids) >= BATCH_SIZE:
-                top.push(batch_ids, _cosine_scores(vector, np.vstack(batch_rows)))
-                batch_ids, batch_rows = [], []
-        if batch_ids:
-            top.push(batch_ids, _cosine_scores(vector, np.vstack(batch_rows)))
-        return top.best()
+        candidates: list[tuple[str, str]] = [tuple(row) for row in (await db.execute(stmt)).all()]
+        if allowed is not None:
+            candidates = [(key, stamp) for key, stamp in candidates if UUID(key) in allowed]
+        cache_key = (vector_settings.dataset_id, vector_settings.id)
+        # Rows read by this query, by record id: (updated_at, vector), or None when the row has gone.
+        local: dict[str, tuple[str, np.ndarray | None] | None] = {}
+        for _ in range(3):  # a second round only when another request raced this one on the same rows
+            with _VECTORS.lock:
+                rows = _VECTORS.block(cache_key, dims).rows
+                unknown = [
+                    key
+                    for key, stamp in candidates
+                    if key not in local and rows.get(key, ("",))[0] != stamp
+                ]
+            if not unknown:
+                break
+            whole = len(unknown) > max(_IN_CHUNK, _FETCH_ALL_FRACTION * len(candidates))
+            fetched = await _fetch_vectors(db, vector_settings.id, None if whole else unknown, dims)
+            local.update(dict.fromkeys(unknown))
+            local.update({key: (stamp, row) for key, stamp, row in fetched})
+            with _VECTORS.lock:
+                _VECTORS.block(cache_key, dims).put(fetched)
+        with _VECTORS.lock:
+            block = _VECTORS.block(cache_key, dims)
+            cached: list[int] = []
+            cached_at: list[int] = []
+            extra: list[np.ndarray] = []
+            extra_at: list[int] = []
+            for position, (key, stamp) in enumerate(candidates):
+                entry = block.rows.get(key)
+                mine = local.get(key)
+                if entry is not None and entry[0] == (stamp if mine is None else mine[0]):
+                    if entry[1] >= 0:
+                        cached.append(entry[1])
+                        cached_at.append(position)
+                elif mine is not None and mine[1] is not None and mine[1].shape == (dims,):
+                    extra.append(mine[1])  # our fresh row, replaced in the cache meanwhile by another request
+                    extra_at.append(position)
+            scores = np.full(len(candidates), np.nan)
+            scores[cached_at] = block.scores(np.asarray(cached, dtype=np.int64), vector)
+            if extra:
+                side = _VectorBlock(dims)
+                side.put([(str(i), "", row) for i, row in enumerate(extra)])
+                scores[extra_at] = side.scores(np.arange(len(extra)), vector)
+            _VECTORS.trim()
+        present = np.flatnonzero(~np.isnan(scores))
+        best = present[_top_k(scores[present], k)]
+        return [(UUID(candidates[i][0]), float(scores[i])) for i in best]
+
+
+async def _fetch_vectors(
+    db: AsyncSession, settings_id: UUID, keys: Sequence[str] | None, dims: int
+) -> list[tuple[str, str, np.ndarray | None]]:
+    """(record id, updated_at, decoded vector) of the given records, or of every record when keys is None."""
+    columns = (cast(Vector.record_id, Text), cast(Vector.updated_at, Text), cast(Vector.value, Text))
+    base = select(*columns).where(Vector.vector_settings_id == settings_id)
+    out: list[tuple[str, str, np.ndarray | None]] = []
+
+    def decode(rows: Sequence[Any]) -> None:  # batch by batch: the JSON text is ~8 KB per 384-d vector
+        vectors = _parse_vectors([text for _, _, text in rows], dims)
+        out.extend((key, stamp, row) for (key, stamp, _), row in zip(rows, vectors, strict=True))
+
+    if keys is None:
+        result = await db.stream(base.execution_options(yield_per=BATCH_SIZE))
+        async for partition in result.partitions(BATCH_SIZE):
+            decode(partition)
+    else:
+        for start in range(0, len(keys), _IN_CHUNK):
+            ids = [UUID(key) for key in keys[start : start + _IN_CHUNK]]
+            decode((await db.execute(base.where(Vector.record_id.in_(ids)))).all())
+    return out
 
 
 async def _stream(db: AsyncSession, stmt: Any) -> AsyncIterator[Any]:
