@@ -31,8 +31,10 @@ system-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "warning: chromium not found; install it (apt-get install chromium) or the browser tests fail"; fi; }
 
+# The whole suite (embedded Argilla on SQLite), then the Argilla tests again on PostgreSQL.
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
+	ASSAY_TEST_ARGILLA_DB=postgresql $(BIN)/python -m pytest -q -m argilla tests/label
 
 # Regenerate README.md's configuration reference from the config models.
 docs: $(STAMP)

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from assay.curate.minhash_parallel import parallel_map
-from assay.curate.minhash_tokens import token_hashes
+from assay.curate.minhash_tokens import ramp, token_hashes
 
 # Odd 64-bit multiplier for the polynomial that folds n token hashes into one shingle hash.
 _POLY = np.uint64(0x9E3779B97F4A7C15)
@@ -74,6 +74,7 @@ def signatures_of(
     others. Shingles are dropped once hashed: only candidates' are needed again, and
     `shingles_of` recomputes those rather than hold them all (1.5x the text size).
     """
+    _recycle_chunk_memory()
     a, b = permutations(num_perm, seed)
     perms = a[:used], b[:used]
     sig = np.empty((len(perms[0]), len(texts)), np.uint32)
@@ -88,6 +89,19 @@ def signatures_of(
 
     parallel_map(work, len(bounds) - 1)
     return sig
+
+
+def _recycle_chunk_memory() -> None:
+    """Let the allocator recycle the per-chunk arrays instead of asking the kernel for new pages.
+
+    glibc hands out blocks above its mmap threshold (128 KiB at start) as fresh pages, each
+    page-faulting on first touch, and raises the threshold to the size of any such block once
+    it is freed. Freeing one 16 MiB block up front moves it past our chunk arrays: on a 2-core
+    VM this cut 100k page faults and 0.35 s of system time per 100k documents. No effect on
+    results, nor on other allocators.
+    """
+    del_me = np.ones(16 << 20, np.uint8)
+    del del_me
 
 
 def shingles_of(texts: pl.Series, rows: np.ndarray, *, kind: Literal["word", "char"], n: int) -> Shingles:
@@ -139,16 +153,10 @@ def _ngram_hashes(tokens: np.ndarray, offsets: np.ndarray, n: int) -> np.ndarray
     tail = np.repeat(starts[long] + counts[long] - n + 1, n - 1) + np.tile(np.arange(n - 1), long.sum())
     out[tail] = np.repeat(out[starts[long]], n - 1)
     short = ~long
-    out[np.repeat(starts[short], counts[short]) + _ramp(counts[short])] = np.repeat(
+    out[np.repeat(starts[short], counts[short]) + ramp(counts[short])] = np.repeat(
         _short_hashes(tokens, starts[short], counts[short], n), counts[short]
     )
     return out
-
-
-def _ramp(counts: np.ndarray) -> np.ndarray:
-    """0, 1, .., c-1 for each count c, concatenated."""
-    ends = np.cumsum(counts)
-    return np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - counts, counts)
 
 
 def _short_hashes(tokens: np.ndarray, starts: np.ndarray, counts: np.ndarray, n: int) -> np.ndarray:

@@ -10,7 +10,7 @@ Tokenisation, as a reader should expect it:
 Splitting every text into Polars strings costs more than the rest of near-dedup together, so
 word mode scans UTF-8 bytes: ASCII capitals are lowercased while hashing, and the few distinct
 non-ASCII characters of a chunk are classified and lowercased through a small Python lookup
-(a capital whose lowercase has another byte length, like `İ`, sends its chunk through Polars'
+(a capital whose lowercase has another byte length, like `İ`, sends its text through Polars'
 `to_lowercase` first). A token's hash is a function of its lowercased UTF-8 bytes only, so it
 is stable across runs, machines and library versions.
 """
@@ -74,7 +74,7 @@ def _fold_unicode(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np
         data[lead[at] + k] = new_bytes[which[at], k]
     other = ~np.array([_is_word(c) for c in chars], bool)[which]
     resized = np.unique(np.searchsorted(offsets, lead[resizes[which]], side="right") - 1)
-    return np.repeat(lead[other], size[other]) + _ramp(size[other]), resized
+    return np.repeat(lead[other], size[other]) + ramp(size[other]), resized
 
 
 def _code_points(data: np.ndarray, lead: np.ndarray, size: np.ndarray) -> np.ndarray:
@@ -92,7 +92,7 @@ def _is_word(char: str) -> bool:
     return category[0] in "LMN" or category == "Pc"
 
 
-def _ramp(counts: np.ndarray) -> np.ndarray:
+def ramp(counts: np.ndarray) -> np.ndarray:
     """0, 1, .., c-1 for each count c, concatenated."""
     ends = np.cumsum(counts)
     return np.arange(ends[-1] if len(ends) else 0) - np.repeat(ends - counts, counts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import unicodedata
 
 import numpy as np
 import polars as pl
@@ -16,6 +17,7 @@ from assay.curate import minhash_signatures
 from assay.curate.minhash import MinHashConfig, near_duplicates, near_duplicates_against
 from assay.curate.minhash_lsh import components, jaccard, lsh_params
 from assay.curate.minhash_signatures import permutations, shingles_of, signatures, signatures_of
+from assay.curate.minhash_tokens import token_hashes
 from assay.errors import ConfigError, InputError
 
 VOCAB = [f"w{k}" for k in range(400)]
@@ -150,6 +152,35 @@ def test_char_shingles_see_inside_words():
     assert char["keep"].to_list() == [True, False]
 
 
+def reference_words(text: str) -> list[str]:
+    """The documented word tokens: runs of letters, marks, numbers, `_`, lowercased char by char."""
+    out, word = [], ""
+    for char in text:
+        if unicodedata.category(char)[0] in "LMN" or unicodedata.category(char) == "Pc":
+            word += char.lower()
+        elif word:
+            out, word = [*out, word], ""
+    return [*out, word] if word else out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello, WORLD! 48/2 = 24 it's_ok",
+        "Ünïcode CAFÉ—naïve “quoted” x²½ ΟΔΟ é",
+        "日本語のテキスト、です。emoji 😀 here\u00a0there\ttab\nline",
+        "",
+        "   ",
+    ],
+)
+def test_word_tokens_follow_the_documented_definition(text):
+    hashes, counts = token_hashes(pl.Series([text, "After"]), "word")
+    expected = [token_hashes(pl.Series([w]), "word")[0][0] for w in reference_words(text)]
+    assert counts.tolist() == [len(expected), 1]
+    assert hashes[: counts[0]].tolist() == expected
+    assert hashes[-1] == token_hashes(pl.Series(["after"]), "word")[0][0]
+
+
 def test_inputs_are_checked():
     with pytest.raises(ValidationError, match="bands"):
         MinHashConfig(bands=4)
@@ -195,6 +226,7 @@ def test_lsh_params_match_datasketch_without_the_recall_floor():
             assert ours == _optimal_param(threshold, 128, *weights)
     bands, rows = lsh_params(0.8, 128)
     assert 1 - (1 - 0.8**rows) ** bands >= 0.995
+    assert MinHashConfig(verify=False).lsh() == _optimal_param(0.8, 128, 0.5, 0.5)
 
 
 def test_chunking_does_not_change_signatures_or_shingles(monkeypatch):
