@@ -52,6 +52,12 @@ def show(
         out.print(f"input: {escape(f['path'])} ({f['format']}, {f['bytes']:,} bytes, sha256 {f['sha256'][:12]})")
     if "steps" in m.get("counts", {}):
         out.print(steps_table(m["counts"]))
+    if review := m.get("review"):
+        argilla, overall = review.get("argilla", {}), review.get("agreement", {}).get("overall")
+        out.print(f"review: Argilla dataset {escape(argilla.get('dataset'))} ({argilla.get('dataset_id')}), "
+                  f"policy {review.get('policy')}, {review.get('required_votes')} vote(s) required, "
+                  f"agreement {escape(json.dumps(overall))}, {review.get('disagreements_total', 0)} disagreement(s), "
+                  f"responses sha256 {str(review.get('responses_sha256'))[:12]}")
     out.print("schema: " + escape(", ".join(f"{c}: {t}" for c, t in m["schema"].items())))
     out.print(f"config (hash {m['config_hash'][:12]}):")
     out.print(escape(json.dumps(m["config"], indent=2)))

