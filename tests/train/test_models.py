@@ -23,7 +23,7 @@ def test_local_folder_is_hashed_stably(tiny_base: Path) -> None:
 
 
 def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="not a .gguf file or a model folder"):
+    with pytest.raises(InputError, match="does not exist"):
         models.resolve_base(str(tmp_path / "nope.gguf"))
     with pytest.raises(InputError, match="no config.json"):
         models.resolve_base(tmp_path)
