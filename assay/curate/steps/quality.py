@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import polars as pl
@@ -46,23 +46,9 @@ Check = Literal[
     "low_alpha_ratio",
     "no_stop_words",
 ]
-# The order checks are tried in: the first failure is the row's reason. Response checks are the most
-# specific, then length, then repetition (Gopher runs its repetition filter first), then word shape.
-CHECK_ORDER: tuple[Check, ...] = (
-    "empty_response",
-    "prompt_equals_response",
-    "boilerplate_response",
-    "too_short",
-    "too_long",
-    "duplicate_lines",
-    "duplicate_paragraphs",
-    "repeated_ngrams",
-    "low_mean_word_length",
-    "high_mean_word_length",
-    "high_symbol_ratio",
-    "low_alpha_ratio",
-    "no_stop_words",
-)
+# Check lists them in the order they are tried: the first failure is the row's reason. Response checks
+# are the most specific, then length, then repetition (Gopher runs its repetition filter first), then word shape.
+CHECK_ORDER: tuple[Check, ...] = get_args(Check)
 RESPONSE_CHECKS = frozenset({"empty_response", "prompt_equals_response", "boilerplate_response"})
 
 # Matched case-insensitively at the start of short responses (see `boilerplate_max_chars`).
