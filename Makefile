@@ -9,7 +9,7 @@ export ASSAY_ARGILLA_VENV ?= $(HOME)/.cache/assay/argilla-server-2.8.0
 .PHONY: demo test lint bench docs clean-venv system-deps
 
 # Rebuilt only when pyproject.toml changes, so a current venv costs nothing.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
 	@# A CPU build of torch first, unless a CUDA driver is present: an unpinned torch pulls a multi-GB CUDA build.
