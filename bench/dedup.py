@@ -25,7 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-GSM8K = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"  # never copied into the repo
+GSM8K = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"
+)  # never copied into the repo
 BANDS = [(0.5, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0001)]
 WORD = re.compile(r"\w+")
 

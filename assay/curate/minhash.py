@@ -159,7 +159,7 @@ def _near_duplicate_graph(texts: pl.Series, cfg: MinHashConfig, *, n_old: int = 
     """
     rows = np.arange(len(texts))
     keys = texts.hash(cfg.seed).to_numpy()
-    first = _first_copy(keys)
+    first = _first_copy(texts, keys)
     bands, per_band = cfg.lsh()
     sig = signatures_of(
         texts, kind=cfg.shingle, n=cfg.ngram, num_perm=cfg.num_perm, seed=cfg.seed, used=bands * per_band
@@ -181,10 +181,18 @@ def _near_duplicate_graph(texts: pl.Series, cfg: MinHashConfig, *, n_old: int = 
     )
 
 
-def _first_copy(doc_keys: np.ndarray) -> np.ndarray:
-    """Index of the first row with the same text (the row itself when it is the first)."""
-    frame = pl.DataFrame({"key": doc_keys}).with_row_index("row")
-    return frame.select(pl.col("row").first().over("key")).to_series().to_numpy().astype(np.int64)
+def _first_copy(texts: pl.Series, keys: np.ndarray) -> np.ndarray:
+    """Index of the first row with the same text (the row itself when it is the first).
+
+    Rows are grouped by a 64-bit text hash, then each copy is compared with its first, so a
+    hash collision leaves both rows on their own instead of merging them unverified.
+    """
+    frame = pl.DataFrame({"key": keys}).with_row_index("row")
+    first = frame.select(pl.col("row").first().over("key")).to_series().to_numpy().astype(np.int64)
+    copies = np.flatnonzero(first != np.arange(len(first)))
+    differ = (texts.gather(first[copies]) != texts.gather(copies)).to_numpy()
+    first[copies[differ]] = copies[differ]
+    return first
 
 
 def _lsh_candidates(

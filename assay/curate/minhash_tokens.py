@@ -8,7 +8,7 @@ Tokenisation, as a reader should expect it:
   and the ends stripped.
 
 Splitting every text into Polars strings costs more than the rest of near-dedup together, so
-word mode scans UTF-8 bytes: ASCII capitals are lowercased while hashing, and the few distinct
+word mode scans UTF-8 bytes: ASCII capitals are lowercased in the buffer, and the few distinct
 non-ASCII characters of a chunk are classified and lowercased through a small Python lookup
 (a capital whose lowercase has another byte length, like `İ`, sends its text through Polars'
 `to_lowercase` first). A token's hash is a function of its lowercased UTF-8 bytes only, so it
@@ -23,10 +23,6 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
-_FROM_A = np.uint64(0x3F3F3F3F3F3F3F3F)  # 0x80 - ord("A") per byte: high bit set when byte >= "A"
-_PAST_Z = np.uint64(0x2525252525252525)  # 0x80 - ord("Z") - 1 per byte: high bit set when byte > "Z"
-_HIGH = np.uint64(0x8080808080808080)
 _KEEP_BYTES = np.array([(1 << (8 * m)) - 1 for m in range(8)] + [2**64 - 1], np.uint64)
 _MUL1 = np.uint64(0x9E3779B97F4A7C15)
 _MUL2 = np.uint64(0xBF58476D1CE4E5B9)
@@ -110,9 +106,14 @@ def _text_bytes(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _word_ranges(data: np.ndarray, separators: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[start, end) of every run of word bytes (the buffer ends with a non-word byte)."""
+    """[start, end) of every run of word bytes (the buffer ends with a non-word byte).
+
+    ASCII capitals are lowercased in place on the way, since the letter test finds them anyway.
+    """
     x = data[:-8]
-    word = (np.subtract(x | np.uint8(32), np.uint8(97)) < 26) | (np.subtract(x, np.uint8(48)) < 10)
+    letter = np.subtract(x | np.uint8(32), np.uint8(97)) < 26
+    x |= letter.view(np.uint8) << np.uint8(5)
+    word = letter | (np.subtract(x, np.uint8(48)) < 10)
     word |= (x == 95) | (x >= 128)
     word[separators] = False
     edges = np.flatnonzero(word[1:] != word[:-1]) + 1
@@ -128,15 +129,15 @@ def _char_ranges(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _hash_ranges(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Hash each byte range 8 bytes at a time (ASCII-lowercased), then mix."""
+    """Hash each (already lowercased) byte range 8 bytes at a time, then mix."""
     words = np.ndarray((len(data) - 7,), np.uint64, buffer=data, strides=(1,))
     length = ends - starts
-    h = _lower_word(words, starts, length)
+    h = _word_at(words, starts, length)
     h ^= length.astype(np.uint64) * _MUL1
     todo, done = np.flatnonzero(length > 8), 8
     while todo.size:  # the few tokens longer than 8 bytes
         more = h[todo] * _MUL2
-        more ^= _lower_word(words, starts[todo] + done, length[todo] - done)
+        more ^= _word_at(words, starts[todo] + done, length[todo] - done)
         h[todo] = more
         done += 8
         todo = todo[length[todo] > done]
@@ -146,20 +147,8 @@ def _hash_ranges(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.n
     return h
 
 
-def _lower_word(words: np.ndarray, at: np.ndarray, size: np.ndarray) -> np.ndarray:
-    """The first min(size, 8) bytes at each position as a little-endian uint64, ASCII capitals lowercased.
-
-    In place where possible: on this kind of machine fresh multi-megabyte temporaries cost more
-    in page faults than the arithmetic.
-    """
+def _word_at(words: np.ndarray, at: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """The first min(size, 8) bytes at each position, as a little-endian uint64."""
     x = words[at]
     x &= _KEEP_BYTES[np.minimum(size, 8)]
-    low = x & _LOW7
-    capital = low + _FROM_A
-    low += _PAST_Z
-    capital &= np.invert(low, out=low)
-    capital &= np.invert(x, out=low)
-    capital &= _HIGH
-    capital >>= np.uint64(2)
-    x |= capital
     return x

@@ -323,3 +323,11 @@ def test_thread_count_does_not_change_results(monkeypatch, corpus):
         monkeypatch.setattr(minhash_lsh, "_MIN_KEYS", 1)
         monkeypatch.setattr(minhash_lsh, "_MIN_PAIRS", 1)
         assert near_duplicates(rows, MinHashConfig(keep="longest")).equals(expected)
+
+
+def test_a_text_hash_collision_is_not_taken_for_a_copy():
+    from assay.curate.minhash import _first_copy
+
+    texts = pl.Series(["a", "b", "a", "c", "b"])
+    assert _first_copy(texts, texts.hash(1).to_numpy()).tolist() == [0, 1, 0, 3, 1]
+    assert _first_copy(texts, np.zeros(5, np.uint64)).tolist() == [0, 1, 0, 3, 4]
