@@ -24,6 +24,13 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 
+def open_workspace(workspace: Path | None) -> Any:
+    """The workspace a command works in (imported lazily so `--help` stays fast)."""
+    from assay.workspace import Workspace
+
+    return Workspace.open(workspace)
+
+
 def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
     sys.stdout.flush()

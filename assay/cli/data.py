@@ -8,23 +8,18 @@ from typing import Annotated
 
 import typer
 
-from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, escape, handle_errors, out
+from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, escape, handle_errors, open_workspace, out
 from assay.cli.render import steps_table, versions_table
 
 app = typer.Typer(help="Inspect, compare, tag and export dataset versions.", no_args_is_help=True)
 
-
-def _ws(workspace):
-    from assay.workspace import Workspace
-
-    return Workspace.open(workspace)
 
 
 @app.command("list", epilog="Example: assay data list --json")
 @handle_errors
 def list_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """List dataset versions, oldest first."""
-    entries = _ws(workspace).datasets.list()
+    entries = open_workspace(workspace).datasets.list()
     if as_json:
         emit_json({"ok": True, "versions": [e.to_dict() for e in entries]})
     elif not entries:
@@ -41,7 +36,7 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a version: counts per step and reason, schema, parents, inputs and the resolved config."""
-    v = _ws(workspace).datasets.get(ref)
+    v = open_workspace(workspace).datasets.get(ref)
     m = v.manifest
     if as_json:
         emit_json({"ok": True, "tags": v.entry.tags, "path": str(v.path), "manifest": m})
@@ -77,7 +72,7 @@ def export(
     """Write a version's rows (or its rejects or quarantine) to JSONL or Parquet."""
     from assay.store.export import export_version
 
-    v = _ws(workspace).datasets.get(ref)
+    v = open_workspace(workspace).datasets.get(ref)
     rows = export_version(v, out_path, fmt=fmt, part=part)
     if as_json:
         emit_json({"ok": True, "version": v.id, "part": part, "format": fmt, "rows": rows, "out": str(out_path)})
@@ -97,7 +92,7 @@ def tag(
     """Give a version a name that other commands accept in place of its id."""
     from assay.store.manifest import now_iso
 
-    ws = _ws(workspace)
+    ws = open_workspace(workspace)
     v = ws.datasets.get(ref)
     previous = ws.catalog.tag(v.id, name, now_iso(), force=force)
     if as_json:
@@ -118,7 +113,7 @@ def diff(
     """Which rows B added, removed or changed relative to A (rows are matched by id)."""
     from assay.store.diff import diff_versions
 
-    ws = _ws(workspace)
+    ws = open_workspace(workspace)
     d = diff_versions(ws.datasets.get(a), ws.datasets.get(b))
     if as_json:
         emit_json({"ok": True, **d})

@@ -7,17 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
-from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, err, escape, handle_errors, out
+from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, err, escape, handle_errors, open_workspace, out
 
 app = typer.Typer(help="Review dataset versions in Argilla: serve, push, follow progress, pull approved versions.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage the embedded server's users (curators).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
-
-def _ws(workspace: Path | None) -> Any:
-    from assay.workspace import Workspace
-
-    return Workspace.open(workspace)
 
 
 def _home(ws: Any) -> Path:
@@ -44,7 +39,7 @@ def serve(
     """
     from assay.label.server import start_server
 
-    ws = _ws(workspace)
+    ws = open_workspace(workspace)
     info = start_server(_home(ws), port=port or ws.config.label.port, database_url=database_url, progress=None if as_json else _say)
     if as_json:
         emit_json({"ok": True, **info.to_dict(), "password": info.password})
@@ -61,7 +56,7 @@ def stop(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Stop the embedded server, its worker and a private Redis (data stays in the workspace)."""
     from assay.label.server import stop_server
 
-    was_running = stop_server(_home(_ws(workspace)))
+    was_running = stop_server(_home(open_workspace(workspace)))
     if as_json:
         emit_json({"ok": True, "was_running": was_running})
     else:
@@ -74,7 +69,7 @@ def status(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Whether the embedded server runs, where, and its users and datasets."""
     from assay.label.server import server_status
 
-    st = server_status(_home(_ws(workspace)))
+    st = server_status(_home(open_workspace(workspace)))
     if as_json:
         emit_json({"ok": True, **st})
         return
@@ -99,7 +94,7 @@ def users_add(
     """Create a user on the embedded server; their password and API key are shown this once."""
     from assay.label.server import add_user, require_server
 
-    ws = _ws(workspace)
+    ws = open_workspace(workspace)
     user = add_user(_home(ws), name, role=role, password=password)
     if as_json:
         emit_json({"ok": True, **user})
@@ -135,7 +130,7 @@ def push(
 
     from assay.label.push import push as push_api
 
-    ws = _ws(workspace)
+    ws = open_workspace(workspace)
     options = {"sample": sample, "priority": priority, "vectors": vectors, "min_submitted": min_submitted}
     if as_json:
         emit_json({"ok": True, **push_api(ws, ref, dataset=dataset, **options).to_dict()})
@@ -169,7 +164,7 @@ def progress(
 
     from assay.label.pull import progress as progress_api
 
-    p = progress_api(_ws(workspace), name)
+    p = progress_api(open_workspace(workspace), name)
     if as_json:
         emit_json({"ok": True, **p})
         return
@@ -224,7 +219,7 @@ def pull(
     """
     from assay.label.pull import pull as pull_api
 
-    r = pull_api(_ws(workspace), name, policy=policy, min_agreement=min_agreement)
+    r = pull_api(open_workspace(workspace), name, policy=policy, min_agreement=min_agreement)
     if as_json:
         emit_json({"ok": True, **r.to_dict()})
         return

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, escape, handle_errors, out
+from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, escape, handle_errors, open_workspace, out
 
 app = typer.Typer(help="Train adapters on approved dataset versions.", no_args_is_help=True)
 models_app = typer.Typer(help="Inspect registered model versions.", no_args_is_help=True)
@@ -22,11 +22,6 @@ RUN_EXAMPLE = """Examples:
 Multi-GPU: accelerate launch -m assay.cli train run ... (no code change).
 """
 
-
-def _ws(workspace):
-    from assay.workspace import Workspace
-
-    return Workspace.open(workspace)
 
 
 def _summary(model) -> dict:
@@ -53,7 +48,7 @@ def run(
     """
     from assay.train import load_train_config, run_training
 
-    ws = _ws(workspace)
+    ws = open_workspace(workspace)
     source = config or _workspace_train_table(ws)
     cfg = load_train_config(source, base=base, allow_unreviewed=allow_unreviewed or None)
     model_id = run_training(ws, data, base, cfg, progress=not as_json)
@@ -70,7 +65,7 @@ def resume(
     """Resume an interrupted training run from its latest checkpoint."""
     from assay.train.run import resume_training
 
-    ws = _ws(workspace)
+    ws = open_workspace(workspace)
     _show(ws.models.get(resume_training(ws, run_name, progress=not as_json)), as_json)
 
 
@@ -102,7 +97,7 @@ def list_models(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> Non
     """List model versions with their status (candidate, promoted, rejected)."""
     from rich.table import Table
 
-    entries = _ws(workspace).models.list()
+    entries = open_workspace(workspace).models.list()
     if as_json:
         emit_json({"ok": True, "models": [e.to_dict() for e in entries]})
         return
@@ -122,7 +117,7 @@ def show_model(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a model version: base model and hash, data versions, losses, files."""
-    model = _ws(workspace).models.get(ref)
+    model = open_workspace(workspace).models.get(ref)
     if as_json:
         emit_json({"ok": True, **_summary(model), "manifest": model.manifest})
     else:
