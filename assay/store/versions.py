@@ -82,9 +82,9 @@ def commit(layout: Layout, catalog: Catalog, staged: Path, manifest: dict, *, re
         if recipe_key:
             catalog.add(existing, recipe_key)
         return existing, False
-    if final.exists() and not verify_dir(final):
-        shutil.rmtree(final)  # a damaged uncatalogued leftover of an earlier crash
-    publish_dir(staged, final)
+    if final.exists() and verify_dir(final):
+        shutil.rmtree(final)  # a damaged uncatalogued leftover of an earlier crash: replace it
+    publish_dir(staged, final)  # an intact leftover (crash before cataloguing) is kept and registered
     entry = entry_for(layout, final)
     created = catalog.add(entry, recipe_key)
     return entry, created

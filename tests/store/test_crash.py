@@ -97,3 +97,15 @@ def test_doctor_reports_damage_and_keeps_live_writers(ws):
     report = doctor(ws)
     assert not report.ok and any("data.parquet" in p for p in report.problems)
     assert live.exists(), "a staging folder of a live process is not a leftover"
+
+
+@pytest.mark.parametrize("damaged", [False, True])
+def test_rewriting_over_an_uncatalogued_leftover_registers_a_whole_version(ws, damaged):
+    assert _writer(ws, "after-rename").wait(60) == 9
+    [leftover] = list((ws.root / "datasets").iterdir())
+    if damaged:
+        (leftover / "data.parquet").write_bytes(b"torn")
+    assert _writer(ws, "none").wait(60) == 0
+    [entry] = ws.datasets.list()
+    v = ws.datasets.get(entry.id)
+    assert v.data().collect().height == 100 and doctor(ws).ok
