@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from assay.curate.pipeline import curate
+from assay.curate.report import write_report
 from assay.workspace import Workspace
 
 _CITIES = [("France", "Paris"), ("Japan", "Tokyo"), ("Kenya", "Nairobi"), ("Peru", "Lima"), ("Canada", "Ottawa"),
@@ -98,14 +99,5 @@ def run_demo(workspace: str | Path | None = None, echo: Callable[..., None] | No
     c = result.counts
     say(f"[3/3] curated version {result.version_id}: {c['input_rows']} input rows → {c['kept']} kept, "
         f"{c['rejected']} rejected, {c['quarantined']} quarantined" + (" (unchanged: rerun is a no-op)" if result.reused else ""))
-    from assay.curate.report import write_report
-
     report = write_report(ws, result.write.version)
-    if echo is not None:
-        from assay.cli.common import out
-        from assay.cli.render import steps_table
-
-        out.print(steps_table(c))
-        say(f"report: {report['html']}")
-        say(f"next: assay data show {result.version_id} --workspace {ws.root}")
     return {"workspace": str(ws.root), "sample": str(train), "report": report["html"], **result.to_dict()}

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, escape, handle_errors, out
+from assay.cli.render import steps_table
 from assay.workspace import Workspace, doctor
 
 
@@ -69,3 +70,7 @@ def demo(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     result = run_demo(workspace, echo=None if as_json else out.print)
     if as_json:
         emit_json({"ok": True, **result})
+        return
+    out.print(steps_table(result["counts"]))
+    out.print(f"report: {escape(result['report'])}")
+    out.print(f"next: assay data show {result['version']} --workspace {escape(result['workspace'])}")
