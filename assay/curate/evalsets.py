@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 
 from assay.curate.readers import ReadConfig, expand_inputs, file_fingerprint, read_chunks
-from assay.curate.schema import ID, content_columns, content_text
 from assay.errors import NotFoundError
+from assay.schema import ID, content_columns, content_text
 
 EVAL_SCHEMA = {"eval_set": pl.String, "eval_row": pl.String, "text": pl.String}
 

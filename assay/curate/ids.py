@@ -11,7 +11,7 @@ import hashlib
 
 import polars as pl
 
-from assay.curate.schema import ID, SOURCE, content_columns, content_text
+from assay.schema import ID, SOURCE, content_columns, content_text
 
 ID_HEX = 16
 

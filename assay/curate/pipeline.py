@@ -15,13 +15,13 @@ import polars as pl
 from assay.curate.config import CurateConfig
 from assay.curate.evalsets import load_eval_sets
 from assay.curate.ids import assign_ids
-from assay.curate.readers import QUARANTINE_SCHEMA, InputFile, expand_inputs, file_fingerprint, read_chunks
-from assay.curate.schema import CONTENT_DTYPES, ID, content_columns, content_text
+from assay.curate.readers import InputFile, expand_inputs, file_fingerprint, read_chunks
 from assay.curate.steps import REGISTRY, StepContext
 from assay.curate.steps.base import DECISION_COLUMNS, DETAIL, DUPLICATE_OF, REASON
 from assay.curate.steps.decontaminate import EVALS_KEY
 from assay.curate.steps.near_dedup import EXISTING_KEY
 from assay.errors import InputError
+from assay.schema import CONTENT_DTYPES, ID, QUARANTINE_SCHEMA, REJECT_SCHEMA, content_columns, content_text
 from assay.store.datasets import WriteResult
 from assay.store.digest import json_digest
 
@@ -213,7 +213,7 @@ def run_steps(
     rejects = (
         pl.concat(rejected, how="diagonal_relaxed")
         if rejected
-        else pl.DataFrame(schema={"step": pl.String, "reason": pl.String})
+        else pl.DataFrame(schema=REJECT_SCHEMA)
     )
     return kept, rejects, stats
 

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from assay.curate import schema as S
+from assay import schema as S
 from assay.errors import InputError
 
 # Longest first, so ".jsonl.gz" wins over ".gz"-less matches.
@@ -46,10 +46,6 @@ SUPPORTED_EXTENSIONS: dict[str, str] = {
     ".csv": "csv",
     ".tsv": "tsv",
 }
-
-QUARANTINE_SCHEMA = pl.Schema(
-    {S.SOURCE: pl.String(), S.SOURCE_LINE: pl.Int64(), "error": pl.String(), "raw": pl.String()}
-)
 
 CONTENT_KEYS = (S.PROMPT, S.RESPONSE, S.MESSAGES, S.TEXT)
 
@@ -684,7 +680,7 @@ def _quarantine(f: InputFile, bad: list[_Bad]) -> pl.DataFrame:
             "error": [b.error for b in bad],
             "raw": [_decode_raw(b.raw) for b in bad],
         },
-        schema=QUARANTINE_SCHEMA,
+        schema=S.QUARANTINE_SCHEMA,
     )
 
 

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import polars as pl
 
-from assay.curate.schema import ID, SPLIT, content_columns, content_text
+from assay.schema import ID, SPLIT, content_columns, content_text
 
 EXAMPLES_PER_REASON = 3
 EXAMPLE_CHARS = 300

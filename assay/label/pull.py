@@ -17,12 +17,12 @@ from typing import Any
 
 import polars as pl
 
-from assay.curate.schema import ID, MESSAGES, RESPONSE, TEXT, content_columns
 from assay.errors import CheckFailed, ConfigError, InputError, NotFoundError
 from assay.label import review as R
 from assay.label.client import connect, dataset_url, find_dataset, request, resolve_connection, usernames
 from assay.label.config import LabelConfig, effective_config, parse_policy
 from assay.label.links import linked_version
+from assay.schema import ID, MESSAGES, RESPONSE, TEXT, content_columns
 
 PAGE = 1000
 SHOWN_DISAGREEMENTS = 50

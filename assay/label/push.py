@@ -17,13 +17,13 @@ from typing import Any
 
 import polars as pl
 
-from assay.curate.schema import ID, MESSAGES, content_columns, content_text
 from assay.errors import ConfigError
 from assay.label import signals as S
 from assay.label.client import connect, dataset_url, find_dataset, request, resolve_connection, workspace_id
 from assay.label.config import LabelConfig, effective_config
 from assay.label.links import VERSION_KEY, write_link
 from assay.label.spec import Spec, build_spec, differences, guidelines, spec_from_server, to_settings
+from assay.schema import ID, MESSAGES, content_columns, content_text
 from assay.store.manifest import now_iso
 
 Progress = Callable[[int, int], None]

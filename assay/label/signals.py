@@ -18,7 +18,7 @@ import hashlib
 
 import polars as pl
 
-from assay.curate.schema import DUP_CLUSTER, ID
+from assay.schema import DUP_CLUSTER, ID
 
 QUALITY, BORDERLINE, CLUSTER = "_quality", "_borderline", "_cluster_size"
 PII_COUNT, PII_ANY, PRIORITY = "_pii_count", "_pii_flag", "_priority"

@@ -11,8 +11,8 @@ from typing import Any
 
 import polars as pl
 
-from assay.curate.schema import MESSAGES, PROMPT, RESPONSE, SOURCE, SPLIT, TEXT, content_columns
 from assay.label.config import LabelConfig
+from assay.schema import MESSAGES, PROMPT, RESPONSE, SOURCE, SPLIT, TEXT, content_columns
 
 Spec = dict[str, Any]
 DECISIONS = ["approve", "reject", "edit"]

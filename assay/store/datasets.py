@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from assay.errors import ConfigError
+from assay.schema import QUARANTINE_SCHEMA, REJECT_SCHEMA
 from assay.store.atomic import staging_dir
 from assay.store.catalog import Catalog, Entry
 from assay.store.digest import frame_digest, json_digest
@@ -21,8 +22,6 @@ from assay.store.versions import Layout, Version, commit
 
 KINDS = ("raw", "curated", "approved", "mix")
 DATA, REJECTS, QUARANTINE = "data.parquet", "rejects.parquet", "quarantine.parquet"
-REJECT_SCHEMA = {"step": pl.String, "reason": pl.String}
-QUARANTINE_SCHEMA = {"source": pl.String, "source_line": pl.Int64, "error": pl.String, "raw": pl.String}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from assay.curate.schema import ID, SOURCE_LINE
+from assay.schema import ID, SOURCE_LINE
 from assay.store.datasets import DatasetVersion
 
 # Where a row sat in its file is not part of its value: inserting a line above must not "change" it.

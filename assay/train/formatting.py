@@ -21,8 +21,8 @@ from typing import Any
 import polars as pl
 from jinja2 import TemplateError
 
-from assay.curate.schema import ID, MESSAGES, PROMPT, RESPONSE, SPLIT, TEXT
 from assay.errors import InputError
+from assay.schema import ID, MESSAGES, PROMPT, RESPONSE, SPLIT, TEXT
 
 IGNORE = -100
 

@@ -6,9 +6,9 @@ import pytest
 
 from assay.curate.pii_detectors import DETECTORS
 from assay.curate.pii_scan import redact_one, resub, rust_pattern
-from assay.curate.schema import MESSAGE_DTYPE
 from assay.curate.steps.base import REGISTRY, StepContext
 from assay.curate.steps.pii import ALL_KINDS, PiiConfig, build_plan
+from assay.schema import MESSAGE_DTYPE
 from tests.conftest import SHARED_DATA
 
 GSM8K = SHARED_DATA / "gsm8k" / "train.jsonl"

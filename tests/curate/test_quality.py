@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import assay.curate.steps.quality as Q
-from assay.curate.schema import MESSAGE_DTYPE
 from assay.curate.steps import StepContext
 from assay.curate.steps.base import REGISTRY
 from assay.curate.steps.quality import CHECK_ORDER, QualityConfig, quality, word_signals
+from assay.schema import MESSAGE_DTYPE
 
 GSM8K = Path("/work/shared/data/gsm8k/train.jsonl")
 

@@ -18,9 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from assay.curate import schema as S
+from assay import schema as S
 from assay.curate.readers import (
-    QUARANTINE_SCHEMA,
     Chunk,
     InputFile,
     ReadConfig,
@@ -186,7 +185,7 @@ def test_malformed_line_quarantined_with_physical_line(tmp_path):
     )
     rows, quarantine, _ = read_all(path)
     assert rows[S.SOURCE_LINE].to_list() == [1, 5]
-    assert quarantine.schema == QUARANTINE_SCHEMA
+    assert quarantine.schema == S.QUARANTINE_SCHEMA
     (bad,) = quarantine.to_dicts()
     assert bad["source_line"] == 4
     assert bad["error"].startswith("invalid JSON:") and "column" in bad["error"]
@@ -327,7 +326,7 @@ def test_chunking_35_rows_by_10(tmp_path):
     _, _, chunks = read_all(path, chunk_rows=10)
     assert [c.rows.height for c in chunks] == [10, 10, 10, 5]
     assert chunks[3].rows[S.SOURCE_LINE].to_list() == [31, 32, 33, 34, 35]
-    assert all(c.quarantine.schema == QUARANTINE_SCHEMA for c in chunks)
+    assert all(c.quarantine.schema == S.QUARANTINE_SCHEMA for c in chunks)
 
 
 def test_20mb_single_line(tmp_path):

@@ -1,9 +1,9 @@
 import polars as pl
 
-from assay.curate.schema import MESSAGE_DTYPE, content_text
 from assay.curate.steps import REGISTRY, StepContext
 from assay.curate.steps.exact_dedup import ExactDedupConfig
 from assay.curate.steps.normalize import NormalizeConfig
+from assay.schema import MESSAGE_DTYPE, content_text
 
 
 def _run(name, df, cfg, cols):

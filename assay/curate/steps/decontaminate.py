@@ -13,8 +13,8 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assay.curate.ngrams import Tokens, first_hits, ngram_hashes, tokenize
-from assay.curate.schema import content_text
 from assay.curate.steps.base import DETAIL, REASON, StepContext, step
+from assay.schema import content_text
 
 EVALS_KEY = "decontaminate.evals"  # StepContext.extra key: DataFrame(eval_set, eval_row, text)
 HIT = "decontam_hit"

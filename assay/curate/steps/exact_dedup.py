@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.curate.schema import ID, content_text
 from assay.curate.steps.base import DUPLICATE_OF, REASON, StepContext, step
+from assay.schema import ID, content_text
 
 
 class ExactDedupConfig(BaseModel):

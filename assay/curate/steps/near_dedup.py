@@ -14,9 +14,9 @@ import polars as pl
 from pydantic import Field
 
 from assay.curate.minhash import MinHashConfig, near_duplicates, near_duplicates_against
-from assay.curate.schema import DUP_CLUSTER, ID, content_text
 from assay.curate.steps.base import DETAIL, DUPLICATE_OF, REASON, StepContext, step
 from assay.errors import ConfigError
+from assay.schema import DUP_CLUSTER, ID, content_text
 
 EXISTING_KEY = "near_dedup.existing"  # StepContext.extra key: DataFrame(id, text) of versions to dedup against
 

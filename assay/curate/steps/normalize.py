@@ -12,8 +12,8 @@ import polars as pl
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.curate.schema import MESSAGES, PROMPT, RESPONSE, TEXT
 from assay.curate.steps.base import StepContext, step
+from assay.schema import MESSAGES, PROMPT, RESPONSE, TEXT
 
 # C0/C1 control characters except tab and newline: invisible, and they break tokenisers and JSON tools.
 _CONTROL = r"[\x{00}-\x{08}\x{0B}\x{0C}\x{0E}-\x{1F}\x{7F}-\x{9F}]"

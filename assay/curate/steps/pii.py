@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assay.curate.pii_detectors import DEFAULT_PLACEHOLDERS, DETECTORS, RESERVED_DOMAINS, Kind, ScanOptions
 from assay.curate.pii_scan import TEXT_FIELD, ScanPlan, count_field
-from assay.curate.schema import MESSAGES, PROMPT, RESPONSE, TEXT
 from assay.curate.steps.base import DETAIL, REASON, StepContext, step
+from assay.schema import MESSAGES, PROMPT, RESPONSE, TEXT
 
 # The order of the `pii_<kind>` columns and of the kinds in a reject's detail.
 ALL_KINDS: tuple[Kind, ...] = ("email", "phone", "ipv4", "ipv6", "credit_card", "ssn", "iban", "secret")

@@ -27,9 +27,9 @@ import polars as pl
 import polars.selectors as cs
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from assay.curate.schema import MESSAGES, PROMPT, RESPONSE, content_text
 from assay.curate.steps.base import DETAIL, REASON, StepContext, step
 from assay.curate.stopwords import ENGLISH_STOP_WORDS, GOPHER_STOP_WORDS
+from assay.schema import MESSAGES, PROMPT, RESPONSE, content_text
 
 Check = Literal[
     "empty_response",

@@ -14,9 +14,9 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from assay.curate.schema import DUP_CLUSTER, ID, SPLIT
 from assay.curate.steps.base import StepContext, step
 from assay.errors import ConfigError
+from assay.schema import DUP_CLUSTER, ID, SPLIT
 
 SPLITS = ("train", "val", "test")
 

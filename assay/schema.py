@@ -48,3 +48,10 @@ def content_text(columns: tuple[str, ...]) -> pl.Expr:
     if TEXT in columns:
         parts.append(pl.col(TEXT))
     return pl.coalesce(parts).fill_null("") if parts else pl.lit("")
+
+
+# A version's rejects: the removed row's own columns plus these (and `detail`, `duplicate_of` where known).
+REJECT_SCHEMA: dict[str, pl.DataType] = {REJECT_STEP: pl.String(), REJECT_REASON: pl.String()}
+
+# A version's quarantine: input lines that could not become rows, with where they came from and why.
+QUARANTINE_SCHEMA = pl.Schema({SOURCE: pl.String(), SOURCE_LINE: pl.Int64(), "error": pl.String(), "raw": pl.String()})
