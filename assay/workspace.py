@@ -13,11 +13,12 @@ from pathlib import Path
 
 from assay.config import CONFIG_FILE, AssayConfig, load_config, render_toml
 from assay.errors import WorkspaceError
+from assay.layout import FAMILY_DIRS, Layout
 from assay.store.atomic import STAGING_PREFIX, write_bytes_atomic
 from assay.store.catalog import Catalog
 from assay.store.datasets import DatasetStore
 from assay.store.models import ModelStore
-from assay.store.versions import FAMILY_DIRS, Layout, entry_for, verify_dir
+from assay.store.versions import entry_for, verify_dir
 
 ENV_HOME = "ASSAY_HOME"
 DEFAULT_DIR = ".assay"

@@ -9,11 +9,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from assay.layout import Layout
 from assay.store.atomic import publish_dir, sha256_file
 from assay.store.catalog import Catalog, Entry
 from assay.store.manifest import dumps, read_manifest
 
-FAMILY_DIRS = {"dataset": "datasets", "model": "models", "report": "reports"}
 MANIFEST = "manifest.json"
 
 
@@ -39,23 +39,6 @@ class Version:
     @property
     def manifest(self) -> dict:
         return read_manifest(self.path)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where a workspace keeps its payloads."""
-
-    root: Path
-
-    @property
-    def tmp(self) -> Path:
-        return self.root / "tmp"
-
-    def family_dir(self, family: str) -> Path:
-        return self.root / FAMILY_DIRS[family]
-
-    def version_dir(self, family: str, version_id: str) -> Path:
-        return self.family_dir(family) / version_id
 
 
 def file_hashes(folder: Path) -> dict[str, dict]:
