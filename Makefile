@@ -3,8 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.assay-installed
-# The Argilla server lives in its own venv (it pins old libraries); built once per machine, reused by later runs.
-export ASSAY_ARGILLA_VENV ?= $(HOME)/.cache/assay/argilla-server-2.8.0
 
 .PHONY: demo test lint bench docs clean-venv system-deps
 

@@ -1,7 +1,8 @@
 """A real embedded Argilla stack for the label tests: argilla-server 2.8 + assay's search engine + Redis.
 
-The server venv is built once per machine (``$ASSAY_ARGILLA_VENV``, default ``<repo>/.venv-argilla``) and
-one server is started per test session in a temporary home. The database is SQLite unless
+The server venv is the one `assay label serve` uses (``server_venv_dir()``: built once per machine and
+user in the user cache, or at ``$ASSAY_ARGILLA_VENV``), and one server is started per test session in a
+temporary home. The database is SQLite unless
 ``ASSAY_TEST_ARGILLA_DB`` says ``postgresql`` (a fresh ``assay_test_<hex>`` database, dropped afterwards)
 or ``both``; the PostgreSQL server comes from ``ASSAY_TEST_PG_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``). Redis: the machine's at 127.0.0.1:6379 when it
@@ -20,9 +21,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from assay.label.server import ServerInfo, ensure_server_env, procs, redisctl, start_server, stop_server
+from assay.label.server import (
+    ServerInfo,
+    ensure_server_env,
+    procs,
+    redisctl,
+    server_venv_dir,
+    start_server,
+    stop_server,
+)
 
-REPO = Path(__file__).resolve().parents[2]
 ENV_DB = "ASSAY_TEST_ARGILLA_DB"
 ENV_PG = "ASSAY_TEST_PG_URL"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -40,8 +48,7 @@ def _databases() -> list[str]:
 @pytest.fixture(scope="session")
 def argilla_python() -> Path:
     """The argilla-server venv's interpreter (built on first use, minutes; then a quick no-op)."""
-    venv = Path(os.environ.get("ASSAY_ARGILLA_VENV") or REPO / ".venv-argilla")
-    return ensure_server_env(venv)
+    return ensure_server_env(server_venv_dir())
 
 
 @pytest.fixture(scope="session")

@@ -544,7 +544,9 @@ def _id_of(api: httpx.Client, seeded: Seeded, external_id: str) -> str:
 
 ENGINE_PROBE = """
 import asyncio, importlib.util, json, sys, uuid
-spec = importlib.util.spec_from_file_location("assay_argilla_engine", sys.argv[1])
+spec = importlib.util.spec_from_file_location(
+    "assay_argilla_engine", sys.argv[1] + "/__init__.py", submodule_search_locations=[sys.argv[1]]
+)
 engine = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(engine)
 from argilla_server.database import AsyncSessionLocal
@@ -575,13 +577,13 @@ def test_engine_threshold_ping_and_info(seeded, argilla_python, tmp_path):
 
     import assay.label.server as server_pkg
 
-    engine_file = Path(server_pkg.__file__).with_name("engine.py")
+    engine_dir = Path(server_pkg.__file__).with_name("engine")
     env = {**os.environ, "TMPDIR": str(tmp_path), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
     env.update(
         ARGILLA_DATABASE_URL=seeded.info.database_url, ARGILLA_HOME_PATH=str(seeded.info.home / "data")
     )
     run = subprocess.run(
-        [str(argilla_python), "-c", ENGINE_PROBE, str(engine_file), seeded.dataset_id],
+        [str(argilla_python), "-c", ENGINE_PROBE, str(engine_dir), seeded.dataset_id],
         env=env,
         capture_output=True,
         text=True,

@@ -141,8 +141,30 @@ def test_unreachable_database_fails_with_the_server_log(tmp_path, argilla_python
 
 
 def test_engine_name_matches_the_engine_module():
-    """manager.py cannot import engine.py (argilla_server lives in the other venv), so check the text."""
+    """manager.py cannot import the engine (argilla_server lives in the other venv), so check the text."""
     from assay.label.server import manager
 
-    engine_source = (Path(manager.__file__).with_name("engine.py")).read_text()
+    engine_source = (Path(manager.__file__).with_name("engine") / "__init__.py").read_text()
     assert f'ENGINE_NAME = "{manager.ENGINE_NAME}"' in engine_source
+
+
+def test_engine_imports_only_what_the_server_venv_has():
+    """The engine runs where assay is not installed: stdlib, numpy, sqlalchemy, argilla_server, or its own modules."""
+    import ast
+
+    from assay.label.server import manager
+
+    allowed = set(sys.stdlib_module_names) | {"numpy", "sqlalchemy", "argilla_server"}
+    engine_dir = Path(manager.__file__).with_name("engine")
+    modules = sorted(engine_dir.glob("*.py"))
+    assert len(modules) > 1
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{path.name} imports {name}"

@@ -7,7 +7,9 @@ Python API (the `assay label serve|stop|status` commands are thin wrappers)::
     add_user(home, "alice")              # -> {"username", "password", "api_key", ...}
     stop_server(home)
 
-`engine.py`, `fastpath.py` and `launcher.py` run inside the argilla-server venv and are never imported here.
+`engine/`, `fastpath.py` and `launcher.py` run inside the argilla-server venv and are never imported here.
+That venv is shared by every workspace of the user (`server_venv_dir()`: in the user cache, or
+$ASSAY_ARGILLA_VENV).
 """
 
 from assay.label.server.manager import (

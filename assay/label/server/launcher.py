@@ -3,8 +3,9 @@
     python launcher.py serve --port 6900     # migrate, ensure the owner user, then serve on 127.0.0.1
     python launcher.py worker                # the rq worker (webhooks, record-status jobs)
 
-Before argilla_server's app starts it registers assay's search engine (``engine.py``) and installs the
-webhook shortcut (``fastpath.py``). Both are loaded by file path under private module names: this
+Before argilla_server's app starts it registers assay's search engine (the ``engine/`` package) and
+installs the webhook shortcut (``fastpath.py``). Both are loaded by path under private top-level names
+(``assay_argilla_engine``, ``assay_argilla_fastpath``): assay is not installed in this venv, and this
 directory is not put on sys.path, so none of its module names can shadow a package the server imports.
 Settings come from the environment the manager prepares (ARGILLA_* variables, TMPDIR, ...); the owner's
 credentials come from the 0600 file named by ASSAY_ARGILLA_SECRETS, never from the command line.
@@ -26,8 +27,17 @@ if sys.path and Path(sys.path[0] or ".").resolve() == HERE:
 
 
 def _load(name: str, filename: str):
-    """Import a sibling file as a private top-level module."""
-    spec = importlib.util.spec_from_file_location(name, HERE / filename)
+    """Import a sibling file, or a sibling package folder, as a private top-level module.
+
+    A package's own modules then import one another relatively, as ``<name>.<module>``.
+    """
+    path = HERE / filename
+    if path.is_dir():
+        spec = importlib.util.spec_from_file_location(
+            name, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
+    else:
+        spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -36,7 +46,7 @@ def _load(name: str, filename: str):
 
 def prepare() -> None:
     """Register the engine and install the speed-ups of fastpath.py (ASSAY_ARGILLA_FASTPATH=0 turns them off)."""
-    _load("assay_argilla_engine", "engine.py")
+    _load("assay_argilla_engine", "engine")
     import argilla_server  # noqa: F401  (imports the whole app, so every module to patch is loaded)
 
     parts = os.environ.get("ASSAY_ARGILLA_FASTPATH", "all")

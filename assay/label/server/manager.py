@@ -7,7 +7,9 @@ Everything lives in one directory, the Argilla home of a workspace (``<workspace
     server.pid  worker.pid  redis.pid      logs/{server,worker,redis}.log
     data/          ARGILLA_HOME_PATH (the SQLite database by default)
     tmp/           TMPDIR of the server processes (argilla-server copies its web UI there)
-    venv/          the argilla-server venv, unless $ASSAY_ARGILLA_VENV points elsewhere
+
+The argilla-server venv is not in it: every workspace of the user shares one, in the user cache (or at
+$ASSAY_ARGILLA_VENV; see ``serverenv.py``).
 
 The processes are detached, so they outlive the `assay` command that started them. They only speak HTTP
 with assay; argilla_server itself is never imported on this side.
@@ -30,11 +32,12 @@ from urllib.parse import urlsplit, urlunsplit
 from assay.errors import AssayError, ConfigError, WorkspaceError
 from assay.label.server import procs, redisctl
 from assay.label.server.serverenv import Progress, default_progress, ensure_server_env, server_venv_dir
+from assay.store.atomic import write_bytes_atomic
 
 DEFAULT_PORT = 6900
 OWNER_USERNAME = "assay-owner"
 DEFAULT_WORKSPACE = "assay"
-ENGINE_NAME = "assaydb"  # must equal engine.ENGINE_NAME (that module only imports in the server venv)
+ENGINE_NAME = "assaydb"  # must equal engine/__init__.py's ENGINE_NAME (it only imports in the server venv)
 LAUNCHER = Path(__file__).with_name("launcher.py")
 SERVER_MARKER = "launcher.py serve"
 WORKER_MARKER = "launcher.py worker"
@@ -81,11 +84,7 @@ def redact_url(url: str) -> str:
 
 def _write_private(path: Path, text: str) -> None:
     """Write a file readable by the owner only (0600 from the first byte), replacing it atomically."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, text.encode(), mode=0o600)
 
 
 def load_secrets(home: Path) -> dict[str, str]:
@@ -146,7 +145,7 @@ def start_server(
             f"port {port} on 127.0.0.1 is already in use by another program",
             hint="choose another port, e.g. `assay label serve --port 6901`",
         )
-    python = ensure_server_env(venv_dir or server_venv_dir(home), progress=progress)
+    python = ensure_server_env(venv_dir or server_venv_dir(), progress=progress)
     began = time.monotonic()
     credentials = load_secrets(home)
     database_url = database_url or os.environ.get("ARGILLA_DATABASE_URL") or default_database_url(home)
