@@ -1,24 +1,36 @@
-"""One home for every setting: typed models whose defaults and descriptions also write assay.toml.
+"""One home for every setting, and one path that loads them for every stage.
 
-The workspace's `assay.toml` is rendered from these models, so a default is written once.
-A `--config FILE` overlays the workspace file; unknown keys are errors, reported all at once.
+`assay.toml` is rendered from these models, so a default is written once. Every command reads its
+settings the same way (`load_config`): the workspace's assay.toml, then an optional `--config FILE`
+with the same layout laid over it, then command-line options as dotted keys
+(`{"label.sample": 200}`); everything is validated at once and every problem is reported with the
+dotted key to edit.
+
+    cfg = load_config(Path(".assay/assay.toml"), overlay=Path("train.toml"), overrides={"train.base": "m.gguf"})
+
+Seeds: the workspace `seed` is the root of every random choice. A stage's own `seed` (curate,
+label, train) defaults to it, and the MinHash permutations to the curation seed + 42 (a fixed
+offset so the two streams differ; 42 keeps the ids of versions made before seeds were derived).
 """
 
 from __future__ import annotations
 
-import json
-import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from assay.curate.config import CurateConfig
-from assay.errors import ConfigError
 from assay.label.config import LabelConfig
+from assay.settings import apply_overrides, deep_merge, read_toml, render_toml, validate
 from assay.train.config import TrainConfig
 
-CONFIG_FILE = "assay.toml"
+MINHASH_SEED_OFFSET = 42
+
+HEADER = """assay workspace configuration.
+Every key is optional: the commented values are the defaults. Uncomment a line to change it.
+Any command's --config FILE overlays another file with the same layout on this one."""
 
 
 class AssayConfig(BaseModel):
@@ -26,91 +38,55 @@ class AssayConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    seed: int = Field(
+        0, ge=0, description="The workspace seed: curation, review sampling and training derive their seeds from it "
+        "unless their own `seed` is set."
+    )
     curate: CurateConfig = Field(default_factory=CurateConfig, description="Curation pipeline (`assay curate run`).")
     label: LabelConfig = Field(default_factory=LabelConfig, description="Human review in Argilla (`assay label`).")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training (`assay train run`).")
 
+    def with_overrides(self, overrides: Mapping[str, Any] | None, *, source: str = "command-line options") -> AssayConfig:
+        """This configuration with dotted-key overrides applied (None values skipped), validated again."""
+        if not any(v is not None for v in (overrides or {}).values()):
+            return self
+        return validate(AssayConfig, apply_overrides(self.model_dump(), overrides), source=source)
 
-def load_config(workspace_file: Path | None, overlay: Path | None = None) -> AssayConfig:
-    """Read assay.toml (if present), overlay another TOML file, validate everything at once."""
+
+def load_config(
+    workspace_file: Path | None, overlay: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> AssayConfig:
+    """assay.toml (if present), then `overlay`, then dotted overrides; seeds derived; validated at once."""
     data: dict[str, Any] = {}
-    for path in (workspace_file, overlay):
-        if path is not None and (path.exists() or path is overlay):
-            data = deep_merge(data, read_toml(path))
-    return validate_config(data, source=str(overlay or workspace_file))
+    if workspace_file is not None and Path(workspace_file).exists():
+        data = read_toml(workspace_file)
+    if overlay is not None:
+        data = deep_merge(data, read_toml(overlay))
+    data = derive_seeds(apply_overrides(data, overrides))
+    source = ", ".join(str(p) for p in (workspace_file, overlay) if p is not None) or "configuration"
+    return validate(AssayConfig, data, source=source + (" and command-line options" if overrides else ""))
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file not found: {path}") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}", hint="fix the syntax at the position named") from exc
-
-
-def validate_config(data: dict[str, Any], source: str = "config") -> AssayConfig:
-    try:
-        return AssayConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from exc
-
-
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """Every problem on its own line, with the dotted key path a user would edit."""
-    lines = [f"{source}: {exc.error_count()} problem(s) in the configuration:"]
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"])
-        msg = "unknown key (check the spelling against assay.toml's comments)" if err["type"] == "extra_forbidden" else err["msg"]
-        lines.append(f"  - {key}: {msg} (got {json.dumps(err.get('input'), default=str)[:80]})")
-    return "\n".join(lines)
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+def derive_seeds(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill every seed that is not set from the one above it (workspace → stage → MinHash)."""
+    out = dict(data)
+    root = out.get("seed", 0)
+    for section in ("curate", "label", "train"):
+        table = out.get(section)
+        if table is None or isinstance(table, Mapping):
+            out[section] = {"seed": root, **(table or {})}
+    curate = out["curate"]
+    near = curate.get("near_dedup")
+    if near is None or isinstance(near, Mapping):
+        seed = curate["seed"]
+        derived = {"seed": seed + MINHASH_SEED_OFFSET} if isinstance(seed, int) and not isinstance(seed, bool) else {}
+        curate["near_dedup"] = {**derived, **(near or {})}
     return out
 
 
-def render_toml(model: type[BaseModel] = AssayConfig, header: str | None = None) -> str:
-    """A commented TOML file showing every setting with its default and description."""
-    lines = [f"# {line}" if line else "#" for line in (header or "").splitlines()]
-    _render_table(model, model(), [], lines)
-    return "\n".join(lines).strip() + "\n"
-
-
-def _render_table(cls: type[BaseModel], value: BaseModel, path: list[str], lines: list[str]) -> None:
-    scalars, tables = [], []
-    for name, field in cls.model_fields.items():
-        sub = getattr(value, name)
-        (tables if isinstance(sub, BaseModel) else scalars).append((name, field, sub))
-    if path and scalars:
-        lines += ["", f"[{'.'.join(path)}]"]
-    for name, field, sub in scalars:
-        if field.description:
-            lines.append(f"# {field.description}")
-        lines.append(f"# {name} = {_toml_value(sub)}")
-    for name, field, sub in tables:
-        if field.description and not path:
-            lines += ["", f"# ---- {field.description}"]
-        _render_table(type(sub), sub, [*path, name], lines)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    if value is None:
-        return "  # unset by default"
-    return json.dumps(str(value))
+def workspace_toml() -> str:
+    """The commented assay.toml that `assay init` writes."""
+    return render_toml(AssayConfig, HEADER)
 
 
 README_MARKERS = ("<!-- config-reference:start -->", "<!-- config-reference:end -->")
@@ -118,7 +94,7 @@ README_MARKERS = ("<!-- config-reference:start -->", "<!-- config-reference:end 
 
 def readme_reference() -> str:
     """The configuration reference block that README.md carries between its markers."""
-    return f"{README_MARKERS[0]}\n```toml\n{render_toml()}```\n{README_MARKERS[1]}"
+    return f"{README_MARKERS[0]}\n```toml\n{render_toml(AssayConfig)}```\n{README_MARKERS[1]}"
 
 
 def update_readme(path: Path) -> bool:

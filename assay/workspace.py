@@ -1,6 +1,9 @@
-"""The workspace: a directory with assay.toml, the catalog and every version's payload.
+"""The workspace: a directory with assay.toml, the catalog and every version's payload (DESIGN §3).
 
 Resolution order: an explicit path (`--workspace`), then `$ASSAY_HOME`, then `./.assay`.
+
+    ws = Workspace.open()                                   # or Workspace.init(path)
+    cfg = ws.load_config(Path("train.toml"), {"train.base": "model.gguf"})
 """
 
 from __future__ import annotations
@@ -8,10 +11,12 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from assay.config import CONFIG_FILE, AssayConfig, load_config, render_toml
+from assay.config import AssayConfig, load_config, workspace_toml
 from assay.errors import WorkspaceError
 from assay.layout import FAMILY_DIRS, Layout
 from assay.store.atomic import STAGING_PREFIX, write_bytes_atomic
@@ -22,12 +27,6 @@ from assay.store.versions import entry_for, verify_dir
 
 ENV_HOME = "ASSAY_HOME"
 DEFAULT_DIR = ".assay"
-CATALOG_FILE = "catalog.db"
-KEY_FILE = "workspace.key"
-
-_HEADER = """assay workspace configuration.
-Every key is optional: the commented values are the defaults. Uncomment a line to change it.
-`assay curate run --config FILE` overlays another file with the same layout."""
 
 
 def resolve_root(path: str | os.PathLike | None = None) -> Path:
@@ -46,31 +45,31 @@ class Workspace:
     @classmethod
     def init(cls, path: str | os.PathLike | None = None) -> tuple[Workspace, bool]:
         """Create (or keep) a workspace; returns it and whether it was new. Idempotent."""
-        root = resolve_root(path)
-        if root.exists() and not root.is_dir():
-            raise WorkspaceError(f"{root} exists and is not a directory", hint="choose another path")
-        created = not (root / CATALOG_FILE).exists()
-        root.mkdir(parents=True, exist_ok=True)
-        for sub in (*FAMILY_DIRS.values(), "tmp"):
-            (root / sub).mkdir(exist_ok=True)
-        if not (root / CONFIG_FILE).exists():
-            write_bytes_atomic(root / CONFIG_FILE, render_toml(AssayConfig, _HEADER).encode())
-        if not (root / KEY_FILE).exists():
-            write_bytes_atomic(root / KEY_FILE, secrets.token_hex(32).encode())
-            os.chmod(root / KEY_FILE, 0o600)
-        Catalog(root / CATALOG_FILE).create()
-        return cls.open(root), created
+        layout = Layout(resolve_root(path))
+        if layout.root.exists() and not layout.root.is_dir():
+            raise WorkspaceError(f"{layout.root} exists and is not a directory", hint="choose another path")
+        created = not layout.catalog.exists()
+        layout.root.mkdir(parents=True, exist_ok=True)
+        for folder in layout.created_dirs():
+            folder.mkdir(exist_ok=True)
+        if not layout.config.exists():
+            write_bytes_atomic(layout.config, workspace_toml().encode())
+        if not layout.key.exists():
+            write_bytes_atomic(layout.key, secrets.token_hex(32).encode())
+            os.chmod(layout.key, 0o600)
+        Catalog(layout.catalog).create()
+        return cls.open(layout.root), created
 
     @classmethod
     def open(cls, path: str | os.PathLike | None = None) -> Workspace:
         """Open an initialised workspace or explain how to create one."""
-        root = resolve_root(path)
-        if not (root / CATALOG_FILE).exists():
+        layout = Layout(resolve_root(path))
+        if not layout.catalog.exists():
             raise WorkspaceError(
-                f"no assay workspace at {root}",
-                hint=f"run `assay init {root}` first, or point --workspace / ${ENV_HOME} at an existing one",
+                f"no assay workspace at {layout.root}",
+                hint=f"run `assay init {layout.root}` first, or point --workspace / ${ENV_HOME} at an existing one",
             )
-        return cls(root=root, config=load_config(root / CONFIG_FILE))
+        return cls(root=layout.root, config=load_config(layout.config))
 
     @property
     def layout(self) -> Layout:
@@ -78,7 +77,7 @@ class Workspace:
 
     @property
     def catalog(self) -> Catalog:
-        return Catalog(self.root / CATALOG_FILE)
+        return Catalog(self.layout.catalog)
 
     @property
     def datasets(self) -> DatasetStore:
@@ -90,14 +89,17 @@ class Workspace:
 
     @property
     def config_path(self) -> Path:
-        return self.root / CONFIG_FILE
+        return self.layout.config
 
-    def load_config(self, overlay: Path | None = None) -> AssayConfig:
-        return load_config(self.config_path, overlay) if overlay else self.config
+    def load_config(self, overlay: Path | None = None, overrides: Mapping[str, Any] | None = None) -> AssayConfig:
+        """The settings a command runs with: assay.toml, then `overlay` (--config), then dotted overrides."""
+        if overlay is None:
+            return self.config.with_overrides(overrides)
+        return load_config(self.config_path, overlay, overrides)
 
     def key(self) -> bytes:
-        """The workspace's secret (signs reports; never leaves the workspace)."""
-        return (self.root / KEY_FILE).read_bytes().strip()
+        """The workspace's secret (never leaves the workspace)."""
+        return self.layout.key.read_bytes().strip()
 
 
 @dataclass
@@ -116,13 +118,13 @@ def doctor(ws: Workspace, *, deep: bool = True, fix: bool = True) -> DoctorRepor
     """Remove staging leftovers, recover or remove uncatalogued folders, verify every version's files."""
     report, layout, catalog = DoctorReport(), ws.layout, ws.catalog
     entries = {e.id: e for e in catalog.entries()}
-    for leftover in _staging_leftovers(ws.root):
+    for leftover in staging_leftovers(layout):
         report.removed.append(str(leftover.relative_to(ws.root)))
         if fix:
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     for family in FAMILY_DIRS:
         for folder in sorted(p for p in layout.family_dir(family).glob("*") if p.is_dir()):
-            if folder.name in entries:
+            if folder.name in entries or folder.name.startswith(STAGING_PREFIX):
                 continue
             if not verify_dir(folder):
                 report.recovered.append(folder.name)
@@ -139,17 +141,18 @@ def doctor(ws: Workspace, *, deep: bool = True, fix: bool = True) -> DoctorRepor
     return report
 
 
-def _staging_leftovers(root: Path) -> list[Path]:
+def staging_leftovers(layout: Layout) -> list[Path]:
+    """Half-written files and folders of writers that are no longer running, in every staging place."""
     found = []
-    for base in [root, root / "tmp", *(root / d for d in FAMILY_DIRS.values())]:
+    for base in layout.staging_places():
         if base.is_dir():
             found += [p for p in base.iterdir() if p.name.startswith(STAGING_PREFIX) and not _writer_alive(p)]
-    return sorted(found)
+    return sorted(set(found))
 
 
 def _writer_alive(path: Path) -> bool:
     """Staging names carry the writer's pid: a live writer's folder is not a leftover."""
-    pid = path.name[len(STAGING_PREFIX):].split("-", 1)[0]
+    pid = path.name[len(STAGING_PREFIX):].split("-", 1)[0].split(".", 1)[0]
     if not pid.isdigit() or int(pid) == os.getpid():
         return False
     try:

@@ -3,7 +3,7 @@ import tomllib
 
 import pytest
 
-from assay.config import AssayConfig, load_config, render_toml
+from assay.config import AssayConfig, load_config, workspace_toml
 from assay.errors import ConfigError, WorkspaceError
 from assay.workspace import Workspace, resolve_root
 
@@ -23,11 +23,40 @@ def test_init_is_idempotent_and_writes_commented_config(tmp_path):
     assert (ws.root / "workspace.key").stat().st_mode & 0o077 == 0
 
 
+def _setting_lines(text: str) -> list[int]:
+    return [i for i, line in enumerate(text.splitlines()) if re.match(r"^# [a-z_]+ = ", line)]
+
+
 def test_rendered_defaults_roundtrip():
-    # Uncommenting every default line gives a file that validates to the defaults.
-    setting = re.compile(r"^# [a-z_]+ = (?!  # unset)")
-    text = "\n".join(line[2:] if setting.match(line) else line for line in render_toml().splitlines())
+    # Uncommenting every default line (not the examples of unset settings) gives the defaults.
+    lines = workspace_toml().splitlines()
+    text = "\n".join(line[2:] if i in _setting_lines(workspace_toml()) and "unset by default" not in line else line
+                     for i, line in enumerate(lines))
     assert AssayConfig.model_validate(tomllib.loads(text)) == AssayConfig()
+
+
+def test_every_setting_line_can_be_uncommented_alone():
+    """Each line is valid TOML and a valid setting once its `# ` is removed (bands/rows go in pairs)."""
+    text = workspace_toml()
+    lines = text.splitlines()
+    assert len(_setting_lines(text)) > 80
+    for i in _setting_lines(text):
+        edited = "\n".join(line[2:] if j == i else line for j, line in enumerate(lines))
+        data = tomllib.loads(edited)  # raises on a syntax error, naming the line
+        if lines[i].startswith(("# bands", "# rows")):
+            continue
+        AssayConfig.model_validate(data)
+
+
+def test_every_unset_setting_shows_an_example():
+    assert "# unset by default\n" not in workspace_toml() and "=   #" not in workspace_toml()
+
+
+def test_a_fresh_workspace_config_has_no_conflicts(tmp_path):
+    """The generated file carries empty [train.prompt_tuning] and [train.full] tables: they change nothing."""
+    ws, _ = Workspace.init(tmp_path / "w")
+    assert ws.config.train.method == "lora"
+    assert ws.load_config(overrides={"train.base": "model.gguf"}).train.base == "model.gguf"
 
 
 def test_open_missing_workspace_says_how_to_create(tmp_path):

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, err, escape, handle_errors, out
-from assay.cli.render import steps_table
+from assay.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    WorkspaceOpt,
+    emit_json,
+    err,
+    escape,
+    handle_errors,
+    open_workspace,
+    out,
+    settings,
+)
 from assay.errors import ConfigError
 
 app = typer.Typer(help="Curate raw files into dataset versions.", no_args_is_help=True)
@@ -20,18 +28,6 @@ EXAMPLE = """Examples:
 
   assay curate run 'raw/*.jsonl' raw/extra.csv --map prompt=instruction --map response=output --json
 """
-
-
-def _overrides(cfg, strict: bool | None, mapping: list[str]):
-    """Command-line options applied over the configured curate settings, validated like the file."""
-    from assay.config import validate_config
-
-    data = cfg.model_dump()
-    if strict is not None:
-        data["strict"] = strict
-    if mapping:
-        data["read"]["columns"] = {**data["read"]["columns"], **_mapping(mapping)}
-    return validate_config({"curate": data}, source="command-line options").curate
 
 
 def _mapping(pairs: list[str]) -> dict[str, str]:
@@ -48,7 +44,7 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
 @handle_errors
 def run(
     inputs: Annotated[list[str], typer.Argument(help="Files, folders or glob patterns (JSONL[.gz], JSON, CSV/TSV, Parquet, HF save_to_disk folders).")],
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML file overlaid on the workspace's assay.toml.")] = None,
+    config: ConfigOpt = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Tag the resulting version with this name (moves an existing tag).")] = None,
     strict: Annotated[bool | None, typer.Option("--strict/--no-strict", help="Exit 2 instead of quarantining malformed rows (default: curate.strict).", show_default=False)] = None,
     mapping: Annotated[list[str] | None, typer.Option("--map", help="Map a canonical column to yours, e.g. prompt=instruction (repeatable; overrides curate.read.columns).")] = None,
@@ -61,12 +57,15 @@ def run(
     parsed go to its quarantine with file, line and error. Rerunning with the same inputs and
     config is a no-op that prints the same version id.
     """
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from assay.curate.pipeline import curate
     from assay.curate.report import write_report
-    from assay.workspace import Workspace
 
-    ws = Workspace.open(workspace)
-    cfg = _overrides(ws.load_config(config).curate, strict, mapping or [])
+    ws = open_workspace(workspace)
+    base = ws.load_config(config)
+    columns = {**base.curate.read.columns, **_mapping(mapping)} if mapping else None
+    cfg = settings(ws, config, **{"curate.strict": strict, "curate.read.columns": columns}).curate
     if as_json:
         result = curate(ws, inputs, cfg, name=name)
         report = write_report(ws, result.write.version)
@@ -89,6 +88,8 @@ def run(
 
 
 def _render(result) -> None:
+    from assay.cli.render import steps_table
+
     counts = result.counts
     out.print(steps_table(counts))
     v = result.write.version
@@ -112,10 +113,10 @@ def report(
     Shows counts per step and reason, examples of each rejection reason, quarantined lines,
     distributions of lengths and quality signals, and duplicate cluster sizes.
     """
+    from assay.cli.render import steps_table
     from assay.curate.report import write_report
-    from assay.workspace import Workspace
 
-    ws = Workspace.open(workspace)
+    ws = open_workspace(workspace)
     rep = write_report(ws, ws.datasets.get(ref))
     if as_json:
         emit_json({"ok": True, **rep})

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, escape, handle_errors, open_workspace, out
-from assay.cli.render import steps_table, versions_table
 
 app = typer.Typer(help="Inspect, compare, tag and export dataset versions.", no_args_is_help=True)
 
@@ -19,6 +18,8 @@ app = typer.Typer(help="Inspect, compare, tag and export dataset versions.", no_
 @handle_errors
 def list_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """List dataset versions, oldest first."""
+    from assay.cli.render import versions_table
+
     entries = open_workspace(workspace).datasets.list()
     if as_json:
         emit_json({"ok": True, "versions": [e.to_dict() for e in entries]})
@@ -36,6 +37,8 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a version: counts per step and reason, schema, parents, inputs and the resolved config."""
+    from assay.cli.render import steps_table
+
     v = open_workspace(workspace).datasets.get(ref)
     m = v.manifest
     if as_json:
@@ -90,11 +93,9 @@ def tag(
     as_json: JsonOpt = False,
 ) -> None:
     """Give a version a name that other commands accept in place of its id."""
-    from assay.store.manifest import now_iso
-
     ws = open_workspace(workspace)
     v = ws.datasets.get(ref)
-    previous = ws.catalog.tag(v.id, name, now_iso(), force=force)
+    previous = ws.datasets.tag(v.id, name, force=force)
     if as_json:
         emit_json({"ok": True, "version": v.id, "tag": name, "previous": previous})
     else:

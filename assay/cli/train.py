@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, escape, handle_errors, open_workspace, out
+from assay.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    WorkspaceOpt,
+    emit_json,
+    escape,
+    handle_errors,
+    open_workspace,
+    out,
+    settings,
+)
 
 app = typer.Typer(help="Train adapters on approved dataset versions.", no_args_is_help=True)
 models_app = typer.Typer(help="Inspect registered model versions.", no_args_is_help=True)
@@ -36,22 +45,23 @@ def _summary(model) -> dict:
 def run(
     data: Annotated[str, typer.Option("--data", "-d", help="Dataset version (id, prefix or tag); must be `approved`.")],
     base: Annotated[str | None, typer.Option("--base", "-b", help="Base model: local HF folder, .gguf file, or a cached hub id (default: train.base).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML file with training settings (settings at top level or in a `train` table).")] = None,
+    config: ConfigOpt = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Tag the model version with this name (moves an existing tag).")] = None,
     allow_unreviewed: Annotated[bool, typer.Option("--allow-unreviewed", help="Train on a version that is not `approved` (recorded in the manifest).")] = False,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train an adapter (LoRA by default) on an approved dataset version and register a model version.
 
-    A killed run resumes from its last checkpoint when the same command is run again
-    (or with `assay train resume RUN`), ending with the same weights.
+    Settings come from the workspace's assay.toml ([train]), overlaid by --config FILE (same layout),
+    then these options. A killed run resumes from its last checkpoint when the same command is run
+    again (or with `assay train resume RUN`), ending with the same weights.
     """
-    from assay.train import load_train_config, run_training
+    from assay.train import run_training
 
     ws = open_workspace(workspace)
-    source = config or _workspace_train_table(ws)
-    cfg = load_train_config(source, base=base, allow_unreviewed=allow_unreviewed or None)
-    model_id = run_training(ws, data, base, cfg, progress=not as_json)
+    cfg = settings(ws, config, **{"train.base": base, "train.allow_unreviewed": allow_unreviewed or None}).train
+    model_id = run_training(ws, data, base, cfg, name=name, progress=not as_json)
     _show(ws.models.get(model_id), as_json)
 
 
@@ -69,12 +79,6 @@ def resume(
     _show(ws.models.get(resume_training(ws, run_name, progress=not as_json)), as_json)
 
 
-def _workspace_train_table(ws) -> dict:
-    import tomllib
-
-    return tomllib.loads(ws.config_path.read_text()).get("train", {})
-
-
 def _show(model, as_json: bool) -> None:
     info = _summary(model)
     if as_json:
@@ -82,7 +86,7 @@ def _show(model, as_json: bool) -> None:
         return
     out.print(f"model version [bold]{model.id}[/] ({model.status})")
     base = info["base"] or {}
-    out.print(f"base: {escape(base.get('spec'))} (sha256 {str(base.get('sha256'))[:12]})")
+    out.print(f"base: {escape(base.get('name') or base.get('spec'))} (sha256 {str(base.get('sha256'))[:12]})")
     out.print(f"data: {escape(', '.join(info['data'] or []))}")
     losses = {k: round(v, 4) for k, v in (info["losses"] or {}).items() if isinstance(v, float)}
     out.print(f"losses: {escape(json.dumps(losses))}  tokens seen: {(info['counts'] or {}).get('tokens_seen', 0):,}")

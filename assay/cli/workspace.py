@@ -7,9 +7,7 @@ from typing import Annotated
 
 import typer
 
-from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, escape, handle_errors, out
-from assay.cli.render import steps_table
-from assay.workspace import Workspace, doctor
+from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, escape, handle_errors, open_workspace, out
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +23,8 @@ def init(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a workspace: a commented assay.toml, the catalog and folders for versions. Safe to rerun."""
+    from assay.workspace import Workspace
+
     ws, created = Workspace.init(directory or workspace)
     if as_json:
         emit_json({"ok": True, "workspace": str(ws.root), "created": created, "config": str(ws.config_path)})
@@ -44,8 +44,9 @@ def doctor_cmd(
 
     Exit code 1 when a catalogued version is damaged.
     """
-    ws = Workspace.open(workspace)
-    report = doctor(ws, deep=not quick, fix=not dry_run)
+    from assay.workspace import doctor
+
+    report = doctor(open_workspace(workspace), deep=not quick, fix=not dry_run)
     if as_json:
         emit_json({"ok": report.ok, "checked": report.checked, "removed": report.removed,
                    "recovered": report.recovered, "problems": report.problems})
@@ -65,6 +66,7 @@ def doctor_cmd(
 @handle_errors
 def demo(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """Run the demo end to end in a workspace: generate sample data, curate it, show the version."""
+    from assay.cli.render import steps_table
     from assay.demo import run_demo
 
     result = run_demo(workspace, echo=None if as_json else out.print)

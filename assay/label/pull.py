@@ -20,7 +20,7 @@ import polars as pl
 from assay.errors import CheckFailed, ConfigError, InputError, NotFoundError
 from assay.label import review as R
 from assay.label.client import connect, dataset_url, find_dataset, request, resolve_connection, usernames
-from assay.label.config import LabelConfig, effective_config, parse_policy
+from assay.label.config import LabelConfig, parse_policy
 from assay.label.links import linked_version
 from assay.schema import ID, MESSAGES, RESPONSE, TEXT, content_columns
 
@@ -152,7 +152,7 @@ def progress(ws: Any, name: str) -> dict[str, Any]:
 
 def pull(ws: Any, name: str, *, policy: str | None = None, min_agreement: float | None = None) -> PullResult:
     """Turn the submitted reviews of an Argilla dataset into an `approved` version of the pushed version."""
-    cfg = effective_config(ws.config.label, policy=policy, min_agreement=min_agreement)
+    cfg = ws.config.with_overrides({"label.policy": policy, "label.min_agreement": min_agreement}).label
     client, dataset = open_dataset(ws, name, cfg)
     parent = _parent_version(ws, dataset)
     snap = fetch_snapshot(client, dataset)

@@ -20,10 +20,11 @@ import polars as pl
 from assay.errors import ConfigError
 from assay.label import signals as S
 from assay.label.client import connect, dataset_url, find_dataset, request, resolve_connection, workspace_id
-from assay.label.config import LabelConfig, effective_config
+from assay.label.config import LabelConfig
 from assay.label.links import VERSION_KEY, write_link
 from assay.label.spec import Spec, build_spec, differences, guidelines, spec_from_server, to_settings
 from assay.schema import ID, MESSAGES, content_columns, content_text
+from assay.settings import prefixed
 from assay.store.manifest import now_iso
 
 Progress = Callable[[int, int], None]
@@ -64,7 +65,7 @@ def push(
     `overrides` are `LabelConfig` fields (sample, priority, vectors, min_submitted, ...); None keeps the
     workspace's value.
     """
-    cfg = effective_config(ws.config.label, **overrides)
+    cfg = ws.config.with_overrides(prefixed("label", overrides)).label
     version = ws.datasets.get(ref)
     rows = select_rows(version, cfg)
     spec = build_spec(version.data().collect_schema(), cfg, vectors=cfg.vectors)

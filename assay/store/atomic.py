@@ -66,14 +66,34 @@ def publish_dir(staged: Path, final: Path) -> bool:
     return True
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Replace a single file atomically (write a sibling temp file, fsync, rename)."""
-    tmp = path.with_name(f"{STAGING_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Replace a single file atomically (write a sibling temp file, fsync, rename).
+
+    `mode` (e.g. 0o600 for secrets) applies from the first byte, so the content is never readable
+    by others, not even while it is being written.
+    """
+    with atomic_path(path, mode=mode) as tmp:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        fd = os.open(tmp, flags, 0o666 if mode is None else mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, *, mode: int | None = None) -> Iterator[Path]:
+    """A temporary sibling of `path` to write in any way (e.g. `frame.write_parquet(tmp)`); on success it
+    is fsynced and renamed onto `path`, on failure removed. Its name carries our pid for `assay doctor`."""
+    path = Path(path)
+    tmp = path.with_name(f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}-{path.name}")
+    try:
+        yield tmp
+        if mode is not None:
+            os.chmod(tmp, mode)
+        fsync_path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     fsync_path(path.parent)
 
 

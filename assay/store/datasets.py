@@ -15,10 +15,9 @@ import polars as pl
 from assay.errors import ConfigError
 from assay.schema import QUARANTINE_SCHEMA, REJECT_SCHEMA
 from assay.store.atomic import staging_dir
-from assay.store.catalog import Catalog, Entry
 from assay.store.digest import frame_digest, json_digest
 from assay.store.manifest import library_versions, now_iso
-from assay.store.versions import Layout, Version, commit
+from assay.store.versions import Version, VersionStore, commit
 
 KINDS = ("raw", "curated", "approved", "mix")
 DATA, REJECTS, QUARANTINE = "data.parquet", "rejects.parquet", "quarantine.parquet"
@@ -58,11 +57,11 @@ def version_id(kind: str, parents: list[str], config_hash: str, digests: dict[st
     return "ds-" + json_digest({"kind": kind, "parents": sorted(parents), "config": config_hash, **digests})[:12]
 
 
-class DatasetStore:
+class DatasetStore(VersionStore):
     """Write and read dataset versions of one workspace."""
 
-    def __init__(self, layout: Layout, catalog: Catalog) -> None:
-        self.layout, self.catalog = layout, catalog
+    family = "dataset"
+    version_class = DatasetVersion
 
     def write(
         self,
@@ -103,15 +102,11 @@ class DatasetStore:
         return WriteResult(self._version(entry), created)
 
     def get(self, ref: str) -> DatasetVersion:
-        return self._version(self.catalog.resolve(ref, family="dataset"))
+        return self._version(self.catalog.resolve(ref, family=self.family))  # type: ignore[return-value]
 
     def by_recipe(self, key: str) -> DatasetVersion | None:
         vid = self.catalog.recipe(key)
         entry = self.catalog.get(vid) if vid else None
         return self._version(entry) if entry else None
 
-    def list(self) -> list[Entry]:
-        return self.catalog.entries("dataset")
 
-    def _version(self, entry: Entry) -> DatasetVersion:
-        return DatasetVersion(entry, self.layout.root / entry.path)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import polars as pl
 
 from assay.errors import ConfigError
+from assay.store.atomic import atomic_path
 from assay.store.datasets import DatasetVersion
 
 FORMATS = ("jsonl", "parquet")
@@ -22,10 +22,6 @@ def export_version(version: DatasetVersion, out: Path, *, fmt: str = "jsonl", pa
         raise ConfigError(f"unknown part `{part}`", hint=f"use one of {', '.join(PARTS)}")
     frame: pl.DataFrame = getattr(version, part)().collect()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    try:
+    with atomic_path(out) as tmp:
         frame.write_ndjson(tmp) if fmt == "jsonl" else frame.write_parquet(tmp, compression="zstd")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return frame.height

@@ -41,6 +41,32 @@ class Version:
         return read_manifest(self.path)
 
 
+class VersionStore:
+    """Read, list and tag the versions of one family in a workspace (subclasses write them)."""
+
+    family = ""
+    version_class: type[Version] = Version
+
+    def __init__(self, layout: Layout, catalog: Catalog) -> None:
+        self.layout, self.catalog = layout, catalog
+
+    def get(self, ref: str) -> Version:
+        """A version by full id, unique id prefix or tag."""
+        return self._version(self.catalog.resolve(ref, family=self.family))
+
+    def list(self) -> list[Entry]:
+        return self.catalog.entries(self.family)
+
+    def tag(self, version_id: str, name: str, *, force: bool = True) -> str | None:
+        """Point tag `name` at a version (moving it unless force=False); returns the version it named before."""
+        from assay.store.manifest import now_iso
+
+        return self.catalog.tag(version_id, name, now_iso(), force=force)
+
+    def _version(self, entry: Entry) -> Version:
+        return self.version_class(entry, self.layout.root / entry.path)
+
+
 def file_hashes(folder: Path) -> dict[str, dict]:
     """sha256 and size of every payload file below a folder (the manifest excluded)."""
     out = {}

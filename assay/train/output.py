@@ -88,12 +88,20 @@ def _counts(stages: list[dict[str, Any]], state: dict[str, Any]) -> dict[str, An
     }
 
 
-def _canonical_adapter_config(path: Path) -> None:
-    """peft writes `target_modules` from a set, so its order changes with the hash seed; sort it so
-    identical training gives identical files (model version ids hash them)."""
+def _portable_adapter_config(path: Path, base: BaseModelRef) -> None:
+    """Make `adapter_config.json` identical wherever the run happened.
+
+    peft writes the absolute path of the base it was given (`base_model_name_or_path`, and
+    `tokenizer_name_or_path` for prompt tuning initialised from text); those become the base's portable
+    name, so a moved workspace still loads and the same run gives the same model version id anywhere.
+    peft writes `target_modules` from a set, so its order changes with the hash seed: sort it.
+    """
     if not path.is_file():
         return
     config = json.loads(path.read_text())
+    for key in ("base_model_name_or_path", "tokenizer_name_or_path"):
+        if config.get(key):
+            config[key] = base.name
     for key, value in config.items():
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             config[key] = sorted(value)
@@ -101,15 +109,26 @@ def _canonical_adapter_config(path: Path) -> None:
 
 
 def write_output(
-    folder: Path, *, model: Any, tokenizer: Any, cfg: TrainConfig, manifest: dict[str, Any], metrics: Path
+    folder: Path, *, model: Any, tokenizer: Any, cfg: TrainConfig, base: BaseModelRef, manifest: dict[str, Any], metrics: Path
 ) -> None:
-    """Write the model folder from scratch (a resumed run rewrites it whole)."""
+    """Write the model folder from scratch (a resumed run rewrites it whole); no file holds a local path."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     methods.save_weights(model, folder, method=cfg.method)
-    _canonical_adapter_config(folder / "adapter_config.json")
+    _portable_adapter_config(folder / "adapter_config.json", base)
+    if cfg.method == "full":
+        _portable_full_config(folder / "config.json", base)
     tokenizer.save_pretrained(folder)
-    (folder / CONFIG_FILE).write_text(json.dumps(cfg.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
+    resolved = cfg.model_dump(mode="json") | {"base": base.name}
+    (folder / CONFIG_FILE).write_text(json.dumps(resolved, indent=2, sort_keys=True) + "\n")
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
     if metrics.is_file():
         shutil.copyfile(metrics, folder / METRICS_FILE)
+
+
+def _portable_full_config(path: Path, base: BaseModelRef) -> None:
+    """A full model's config.json may carry `_name_or_path` (the base's folder): make it the portable name."""
+    config = json.loads(path.read_text())
+    if "_name_or_path" in config:
+        config["_name_or_path"] = base.name
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -191,7 +191,7 @@ def _finish_run(run: Run, base: BaseModelRef, stages: list[Stage]) -> TrainResul
                               device=str(acc.device), processes=acc.num_processes)
     output = run.run_dir / "output"
     if acc.is_main_process:
-        write_output(output, model=_unwrap(run), tokenizer=run.tokenizer, cfg=run.cfg, manifest=manifest, metrics=run.run_dir / METRICS)
+        write_output(output, model=_unwrap(run), tokenizer=run.tokenizer, cfg=run.cfg, base=base, manifest=manifest, metrics=run.run_dir / METRICS)
     acc.wait_for_everyone()
     return TrainResult(output, manifest, run.metrics.records())
 

@@ -1,83 +1,87 @@
 """Training against a workspace: resolve dataset versions, refuse unreviewed data, register the model.
 
-    model_id = run_training(ws, "ds-1a2b3c4d5e6f", "SmolLM2-135M-Instruct.Q4_1.gguf", load_train_config())
+    model_id = run_training(ws, "ds-1a2b3c4d5e6f", "SmolLM2-135M-Instruct.Q4_1.gguf", ws.config.train)
 
 This is the thin layer the CLI (`assay train run`) calls; the recipe itself knows only DataFrames.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-from assay.errors import ConfigError
-from assay.train.config import MAIN_DATA, TrainConfig
+from assay.errors import ConfigError, NotFoundError
+from assay.store.atomic import write_bytes_atomic
+from assay.train.config import MAIN_DATA, TrainConfig, load_train_config
 
 APPROVED = "approved"
+REQUEST = "request.json"
 
 
-def run_training(ws: Any, data_ref: str, base: str | None, cfg: TrainConfig, *, progress: bool = True) -> str:
+def run_training(
+    ws: Any, data_ref: str, base: str | None, cfg: TrainConfig, *, name: str | None = None, progress: bool = True
+) -> str:
     """Train on workspace dataset versions and register the result; returns the model version id.
 
     Every version the run reads must be `approved` unless `cfg.allow_unreviewed` is set; that
     choice and the kinds of all versions are recorded in the model's manifest. A run killed
     midway resumes when the same command is run again (its folder is keyed by the resolved config).
+    `name` tags the model version (moving the tag if it named another version).
     """
     versions = _resolve_versions(ws, data_ref, cfg)
     unreviewed = sorted({v.id for v in versions.values() if v.kind != APPROVED})
     if unreviewed and not cfg.allow_unreviewed:
-        kinds = ", ".join(f"{vid} ({versions_by_id(versions)[vid].kind})" for vid in unreviewed)
+        kinds = ", ".join(f"{vid} ({_by_id(versions)[vid].kind})" for vid in unreviewed)
         raise ConfigError(
             f"refusing to train on dataset versions that are not approved: {kinds}",
-            hint="review them (`assay label push` / `assay label pull`), or set allow_unreviewed = true "
+            hint="review them (`assay label push` / `assay label pull`), or set train.allow_unreviewed = true "
             "(--allow-unreviewed); the choice is recorded in the model's manifest",
         )
     resolved = _with_version_ids(cfg, versions, base)
     frames = {v.id: v.data().collect() for v in versions.values()}
-    run_dir = Path(ws.root) / "runs" / resolved.digest()[:16]
+    run_dir = ws.layout.runs / run_name(resolved)
     _write_request(run_dir, data_ref, base, cfg)
     from assay.train.recipe import train
 
-    result = train(resolved, frames, run_dir, cache_dir=Path(ws.root) / "cache" / "models", progress=progress)
+    result = train(resolved, frames, run_dir, cache_dir=ws.layout.model_cache, progress=progress)
     manifest = result.manifest | {
         "datasets": {v.id: {"kind": v.kind} for v in versions.values()},
         "unreviewed_datasets": unreviewed,
     }
     model = ws.models.register(result.output_dir, manifest, parents=sorted(frames))
+    if name:
+        ws.models.tag(model.id, name)
     shutil.rmtree(run_dir, ignore_errors=True)
     return model.id
 
 
-REQUEST = "request.json"
+def run_name(cfg: TrainConfig) -> str:
+    """A run folder per resolved config and base (as given), so rerunning the command resumes it."""
+    return hashlib.sha256(f"{cfg.digest()}\0{cfg.base}".encode()).hexdigest()[:16]
 
 
 def _write_request(run_dir: Path, data_ref: str, base: str | None, cfg: TrainConfig) -> None:
     """What `assay train resume RUN` needs to rerun the same command."""
-    import json
-
     run_dir.mkdir(parents=True, exist_ok=True)
     request = {"data": data_ref, "base": base, "config": cfg.model_dump(mode="json", exclude_unset=True)}
-    (run_dir / REQUEST).write_text(json.dumps(request, indent=2))
+    write_bytes_atomic(run_dir / REQUEST, json.dumps(request, indent=2).encode())
 
 
 def resume_training(ws: Any, run: str, *, progress: bool = True) -> str:
     """Resume an interrupted run from its latest checkpoint (same as rerunning its command)."""
-    import json
-
-    from assay.errors import NotFoundError
-    from assay.train.config import load_train_config
-
-    path = Path(ws.root) / "runs" / run / REQUEST
+    path = ws.layout.runs / run / REQUEST
     if not path.is_file():
-        known = sorted(p.name for p in (Path(ws.root) / "runs").glob("*") if (p / REQUEST).is_file())
-        raise NotFoundError(f"no interrupted training run `{run}` in {Path(ws.root) / 'runs'}",
+        known = sorted(p.name for p in ws.layout.runs.glob("*") if (p / REQUEST).is_file())
+        raise NotFoundError(f"no interrupted training run `{run}` in {ws.layout.runs}",
                             hint=f"runs that can resume: {', '.join(known) or 'none'}")
     request = json.loads(path.read_text())
     return run_training(ws, request["data"], request["base"], load_train_config(request["config"]), progress=progress)
 
 
-def versions_by_id(versions: dict[str, Any]) -> dict[str, Any]:
+def _by_id(versions: dict[str, Any]) -> dict[str, Any]:
     return {v.id: v for v in versions.values()}
 
 

@@ -6,23 +6,57 @@ import pytest
 
 from tests.conftest import run_cli, run_json, sentence, write_jsonl
 
-COMMANDS = [["init"], ["doctor"], ["demo"], ["curate", "run"], ["data", "list"], ["data", "show"],
-            ["data", "export"], ["data", "tag"], ["data", "diff"], ["curate", "report"],
-            ["label", "serve"], ["label", "stop"], ["label", "status"], ["label", "users", "add"], ["label", "push"],
-            ["label", "progress"], ["label", "pull"], ["train", "run"], ["train", "resume"], ["models", "list"],
-            ["models", "show"]]
+def _commands(group=None, prefix=()):
+    """Every leaf command of the real app, so a new command cannot escape these checks."""
+    import typer
+
+    from assay.cli import app
+
+    group = group or typer.main.get_command(app)
+    for name, cmd in sorted(group.commands.items()):
+        if hasattr(cmd, "commands"):  # a command group
+            yield from _commands(cmd, (*prefix, name))
+        else:
+            yield [*prefix, name]
+
+
+COMMANDS = list(_commands())
+
+
+def test_the_command_list_is_the_app():
+    assert len(COMMANDS) >= 21 and ["train", "run"] in COMMANDS and ["label", "users", "add"] in COMMANDS
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c))
 def test_every_command_has_help_with_an_example_and_json(cmd):
     text = run_cli(*cmd, "--help").stdout
     assert "Example" in text and "--json" in text and "--workspace" in text
+    assert "<bool>" not in text, "flags take no value"
 
 
-def test_help_lists_groups():
+def test_help_lists_groups_and_version():
     text = run_cli("--help").stdout
-    for group in ("curate", "data", "init", "doctor", "demo", "label", "train", "models"):
+    for group in ("curate", "data", "init", "doctor", "demo", "label", "train", "models", "--version"):
         assert group in text
+    assert run_cli("--version").stdout.strip().startswith("assay ")
+
+
+def test_global_options_before_the_command(tmp_path):
+    ws = str(tmp_path / "ws")
+    run_cli("init", ws)
+    listed = run_cli("-w", ws, "--json", "data", "list")
+    assert json.loads(listed.stdout) == {"ok": True, "versions": []}
+    missing = run_cli("-w", str(tmp_path / "nope"), "--json", "data", "list", check=2)
+    assert json.loads(missing.stdout)["ok"] is False
+
+
+def test_error_messages_keep_their_brackets(capsys):
+    from assay.cli.common import report_error
+    from assay.errors import ConfigError
+
+    report_error(ConfigError("[train.prompt_tuning] is set but method = 'lora'", hint="remove [train.full]"), False)
+    text = capsys.readouterr().err
+    assert "[train.prompt_tuning] is set" in text and "remove [train.full]" in text
 
 
 def test_full_flow_json(tmp_path):

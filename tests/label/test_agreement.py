@@ -8,10 +8,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from assay.config import AssayConfig
 from assay.errors import ConfigError
 from assay.label import agreement as A
 from assay.label import review as R
-from assay.label.config import LabelConfig, Policy, effective_config, parse_policy
+from assay.label.config import Policy, parse_policy
 from assay.label.pull import approved_frames
 
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", example C: 4 coders x 12 units.
@@ -91,7 +92,7 @@ def test_parse_policy():
         with pytest.raises(ConfigError, match="min-votes:N"):
             parse_policy(bad)
     with pytest.raises(ConfigError, match="policy"):
-        effective_config(LabelConfig(), policy="sometimes")
+        AssayConfig().with_overrides({"label.policy": "sometimes"})
 
 
 @pytest.mark.parametrize(

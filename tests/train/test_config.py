@@ -39,7 +39,7 @@ def test_every_problem_reported_at_once() -> None:
     expected = [
         "loop.lr", "loop.warmup_ratio", "loop.pacing: unknown key (did you mean `packing`?)",
         "stages.0.loop.batchsize: unknown key (did you mean `batch_size`?)", "sed: unknown key (did you mean `seed`?)",
-        "[lora] is set but method = 'prompt_tuning'", "stages.0.name and stages.1.name are both 'a'",
+        "lora.r is set but method = 'prompt_tuning' does not use it", "stages.0.name and stages.1.name are both 'a'",
         "loop.packing = true conflicts with method = 'prompt_tuning'", "loop.patience = 2", "loop.eval_every = 0",
     ]
     for fragment in expected:

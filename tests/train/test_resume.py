@@ -111,6 +111,6 @@ def test_leftovers_of_a_killed_writer_are_removed(tiny_base: Path, tmp_path: Pat
         train(config(tiny_base), data(), tmp_path / "run", progress=False, on_step=kill_at(4))
     root = tmp_path / "run" / checkpoint.CHECKPOINTS
     (root / ".staging-99999-step-00000006").mkdir()
-    (root / ".latest.99999.tmp").write_text("step-00000006\n")
+    (root / ".staging-99999-1a2b3c4d-latest").write_text("step-00000006\n")  # a half-replaced pointer
     train(config(tiny_base), data(), tmp_path / "run", progress=False)
     assert not list(root.glob(".*"))

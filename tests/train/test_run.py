@@ -30,7 +30,7 @@ def test_version_that_is_not_approved_is_refused(workspace, tiny_base: Path) -> 
     with pytest.raises(ConfigError, match=f"not approved: {curated} \\(curated\\)") as info:
         run_training(workspace, curated, str(tiny_base), load_train_config(quick_config(tiny_base)), progress=False)
     assert "allow_unreviewed" in info.value.hint
-    assert not (workspace.root / "runs").exists(), "refused before any work"
+    assert not list(workspace.layout.runs.iterdir()), "refused before any work"
 
 
 def test_unreviewed_replay_data_is_refused_too(workspace, tiny_base: Path) -> None:
@@ -67,3 +67,47 @@ def test_registered_model_is_verified_and_leaves_no_staging(workspace, tiny_base
     report = doctor(workspace)
     assert report.ok and report.checked == 2
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_base), model.path)
+
+
+def test_same_run_in_two_workspaces_gives_one_id_and_a_moved_workspace_loads(tmp_path: Path) -> None:
+    """Model ids hash the base's sha256, never its (workspace-local) path; a moved workspace still loads."""
+    import json
+    import shutil
+
+    from peft import PeftModel
+
+    from assay.train.models import load_model, locate_base
+    from assay.workspace import Workspace
+
+    from .helpers import build_model, build_tokenizer, write_gguf
+
+    tokenizer = build_tokenizer()
+    gguf = write_gguf(build_model(len(tokenizer), seed=5).eval(), tokenizer, tmp_path / "tiny.gguf")
+    ids = []
+    for where in ("a", "b"):
+        ws, _ = Workspace.init(tmp_path / where / "ws")
+        approved = add(ws, pair_frame(), "approved")
+        ids.append(run_training(ws, approved, str(gguf), load_train_config(quick_config(gguf)), progress=False))
+        adapter = json.loads((ws.models.get(ids[-1]).path / "adapter_config.json").read_text())
+        assert adapter["base_model_name_or_path"] == "tiny.gguf", "no workspace path in the adapter config"
+    assert ids[0] == ids[1]
+    moved = tmp_path / "elsewhere" / "ws"
+    shutil.move(tmp_path / "a" / "ws", moved)
+    gguf.unlink()  # the conversion cached inside the workspace is enough
+    ws = Workspace.open(moved)
+    model = ws.models.get(ids[0])
+    base = locate_base(model.manifest["base"], cache_dir=ws.layout.model_cache)
+    assert base.path.is_relative_to(moved) and base.sha256 == model.manifest["base"]["sha256"]
+    PeftModel.from_pretrained(load_model(base, dtype=None), model.path)
+
+
+def test_train_cli_works_on_a_fresh_workspace_config(tmp_path: Path, tiny_base: Path) -> None:
+    """The generated assay.toml (empty [train.prompt_tuning] and [train.full] tables) does not block training."""
+    from assay.workspace import Workspace
+
+    from tests.conftest import run_json
+
+    ws, _ = Workspace.init(tmp_path / "ws")
+    approved = add(ws, pair_frame(), "approved")
+    res = run_json("-w", str(ws.root), "train", "run", "--data", approved, "--base", str(tiny_base), "--name", "first")
+    assert res["ok"] and ws.models.get("first").id == res["model"]

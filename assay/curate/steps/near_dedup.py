@@ -28,7 +28,7 @@ class NearDedupConfig(MinHashConfig):
         "drop", description="drop: reject near-duplicates; flag: keep every row, only set dup_cluster."
     )
     score_column: str | None = Field(
-        None, description="Numeric column used when keep = \"score\" (highest kept), e.g. a q_* signal."
+        None, examples=["q_alpha_ratio"], description="Numeric column used when keep = \"score\" (highest kept), e.g. a q_* signal."
     )
     against: list[str] = Field(
         default_factory=list, description="Dataset versions (ids or tags) whose rows new rows must not near-duplicate."
