@@ -1,0 +1,1 @@
+"""Evaluation and release gate (DESIGN §8): checks, reports, signatures and promotion."""
