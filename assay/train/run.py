@@ -22,15 +22,18 @@ REQUEST = "request.json"
 
 
 def run_training(
-    ws: Any, data_ref: str, base: str | None, cfg: TrainConfig, *, name: str | None = None, progress: bool = True
+    ws: Any, data_ref: str, base: str | None = None, cfg: TrainConfig | None = None, *, name: str | None = None,
+    progress: bool = True,
 ) -> str:
     """Train on workspace dataset versions and register the result; returns the model version id.
 
     Every version the run reads must be `approved` unless `cfg.allow_unreviewed` is set; that
     choice and the kinds of all versions are recorded in the model's manifest. A run killed
     midway resumes when the same command is run again (its folder is keyed by the resolved config).
-    `name` tags the model version (moving the tag if it named another version).
+    `name` tags the model version (moving the tag if it named another version). `cfg` defaults to the
+    workspace's `[train]` settings; `base` overrides `cfg.base`.
     """
+    cfg = cfg or ws.config.train
     versions = _resolve_versions(ws, data_ref, cfg)
     unreviewed = sorted({v.id for v in versions.values() if v.kind != APPROVED})
     if unreviewed and not cfg.allow_unreviewed:
@@ -44,7 +47,7 @@ def run_training(
     frames = {v.id: v.data().collect() for v in versions.values()}
     run_dir = ws.layout.runs / run_name(resolved)
     _write_request(run_dir, data_ref, base, cfg)
-    from assay.train.recipe import train
+    train = _recipe().train
 
     result = train(resolved, frames, run_dir, cache_dir=ws.layout.model_cache, progress=progress)
     manifest = result.manifest | {
@@ -56,6 +59,17 @@ def run_training(
         ws.models.tag(model.id, name)
     shutil.rmtree(run_dir, ignore_errors=True)
     return model.id
+
+
+def _recipe() -> Any:
+    """The training stack, or an error naming the extra when torch/transformers/peft are missing."""
+    from assay.errors import require
+
+    for module in ("torch", "transformers", "peft", "accelerate"):
+        require(module, "train")
+    from assay.train import recipe
+
+    return recipe
 
 
 def run_name(cfg: TrainConfig) -> str:
