@@ -26,7 +26,7 @@ from assay.store.datasets import WriteResult
 from assay.store.digest import json_digest
 
 # Bump when a step's behaviour changes for the same config: it invalidates the rerun shortcut.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2  # 2: input splits are kept (a rerun must not return a version that pooled them)
 
 Progress = Callable[[str, dict], None]
 

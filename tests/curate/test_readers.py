@@ -346,14 +346,14 @@ def test_empty_and_blank_files(tmp_path):
 
 
 def test_read_failure_is_input_error(tmp_path, monkeypatch):
-    from assay.curate import readers
+    from assay.curate.readers import jsonl
 
     path = write_jsonl(tmp_path / "x.jsonl", [{"text": "a"}])
 
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(readers, "open", denied, raising=False)
+    monkeypatch.setattr(jsonl, "open", denied, raising=False)
     assert f"cannot read {path}: Permission denied" in read_error(path)
 
 

@@ -4,11 +4,18 @@ The unit of assignment is a group (the `dup_cluster` column when present, else t
 Groups are ordered by a seeded stable hash and cut at the cumulative ratios, inside each
 stratum when `stratify_by` is set, so sizes match the ratios as closely as whole groups allow
 and the result does not depend on input order.
+
+Rows that arrive with a split (readers fill `split` from a DatasetDict's split names, a
+`split` column or a file per split) keep it: only groups whose first row has no split, or
+`train`, are cut by the ratios, and a val or test split the input supplies gets none of them,
+so a held-out test set stays exactly as given. A later copy in a group that starts in another
+split moves to the group's split, and `split_moved` says why.
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -19,6 +26,8 @@ from assay.errors import ConfigError
 from assay.schema import DUP_CLUSTER, ID, SPLIT
 
 SPLITS = ("train", "val", "test")
+HELD_OUT = ("val", "test")  # input splits that are kept apart from the rows split by the ratios
+SPLIT_MOVED = "split_moved"
 
 
 class SplitConfig(BaseModel):
@@ -31,11 +40,22 @@ class SplitConfig(BaseModel):
         description="Share of rows per split (train, val, test); must sum to 1.",
     )
     stratify_by: str | None = Field(
-        None, description="Column whose values each get the same ratios (e.g. a task or language)."
+        None, examples=["topic"], description="Column whose values each get the same ratios (e.g. a task or language)."
     )
     group_by: str | None = Field(
         None,
+        examples=["conversation_id"],
         description="Column whose equal values always share a split; default: dup_cluster if present, else id.",
+    )
+    # Left out of dumps at its default, so the config hash (and version ids) of earlier runs hold.
+    input_splits: Literal["keep", "resplit"] = Field(
+        "keep",
+        exclude_if=lambda v: v == "keep",
+        description=(
+            "keep: rows whose input names a split (a DatasetDict's splits, a `split` column, train.jsonl + "
+            "test.jsonl) keep it; only the other rows are split by the ratios, and none of them go to a val "
+            "or test split the input supplies. resplit: ignore input splits and split every row by the ratios."
+        ),
     )
 
     @field_validator("ratios")
@@ -70,17 +90,80 @@ def assign_groups(groups: pl.DataFrame, ratios: dict[str, float], seed: int) -> 
     return pl.Series(SPLIT, out.tolist(), dtype=pl.String)
 
 
-def _group_splits(keys: pl.DataFrame, stratum: str | None, cfg: SplitConfig, seed: int) -> pl.DataFrame:
+def _group_splits(
+    keys: pl.DataFrame, stratum: str | None, ratios: dict[str, float], seed: int
+) -> pl.DataFrame:
     """Split per group; a group's stratum is that of its first row, so a group is never cut."""
     aggs = [pl.len().alias("_n"), *([pl.col(stratum).first().alias("_s")] if stratum else [])]
     groups = keys.group_by("_g").agg(aggs).sort("_g")
     if not stratum:
-        return groups.with_columns(assign_groups(groups, cfg.ratios, seed)).select("_g", SPLIT)
+        return groups.with_columns(assign_groups(groups, ratios, seed)).select("_g", SPLIT)
     parts = [
-        g.with_columns(assign_groups(g, cfg.ratios, seed))
-        for _, g in groups.group_by("_s", maintain_order=True)
+        g.with_columns(assign_groups(g, ratios, seed)) for _, g in groups.group_by("_s", maintain_order=True)
     ]
     return pl.concat(parts).select("_g", SPLIT)
+
+
+def pool_ratios(ratios: dict[str, float], supplied: set[str]) -> dict[str, float]:
+    """The ratios for rows without a held-out input split: supplied splits get none, the rest renormalised.
+
+    >>> pool_ratios({"train": 0.9, "val": 0.05, "test": 0.05}, {"test"})  # train ~0.947, val ~0.053
+    """
+    kept = {s: r for s, r in ratios.items() if s not in supplied}
+    total = sum(kept.values())
+    return {s: r / total for s, r in kept.items()} if total > 0 else ratios
+
+
+def _input_splits(df: pl.DataFrame, cfg: SplitConfig) -> pl.Series | None:
+    """The rows' input splits when they are kept and any row has one; unknown names are an error."""
+    if cfg.input_splits == "resplit" or SPLIT not in df.columns:
+        return None
+    given = df.get_column(SPLIT).cast(pl.String)
+    unknown = sorted(set(given.drop_nulls().unique().to_list()) - set(SPLITS))
+    if unknown:
+        raise ConfigError(
+            f"split: column `{SPLIT}` holds {', '.join(unknown)}, not only {', '.join(SPLITS)}",
+            hint='rename those rows\' split, or set [curate.split] input_splits = "resplit" to split every row anew',
+        )
+    return given if given.null_count() < given.len() else None
+
+
+def _keep_input_splits(
+    keys: pl.DataFrame, given: pl.Series, cfg: SplitConfig, what: str, seed: int
+) -> pl.DataFrame:
+    """`split` per row, and `split_moved` (null when not moved), keeping held-out input splits."""
+    rows = keys.with_columns(given.alias("_in"))
+    first = rows.group_by("_g", maintain_order=True).agg(pl.col("_in").first().alias("_first"))
+    first = first.with_columns(
+        pl.when(pl.col("_first").is_in(HELD_OUT)).then(pl.col("_first")).alias("_fixed")
+    )
+    rows = rows.join(first, on="_g", how="left", maintain_order="left")
+    pool = rows.filter(pl.col("_fixed").is_null()).drop("_in", "_first", "_fixed")
+    ratios = pool_ratios(cfg.ratios, set(given.drop_nulls().to_list()) & set(HELD_OUT))
+    assigned = _group_splits(pool, cfg.stratify_by, ratios, seed) if pool.height else None
+    if assigned is None:
+        assigned = pl.DataFrame(schema={"_g": pl.String, SPLIT: pl.String})
+    rows = rows.join(assigned, on="_g", how="left", maintain_order="left")
+    return rows.select(pl.coalesce("_fixed", SPLIT).alias(SPLIT), _moved_note(what))
+
+
+def _moved_note(what: str) -> pl.Expr:
+    """Why a row left its input split: it is a later copy in a group that starts in another split."""
+    split = pl.coalesce("_fixed", SPLIT)
+    row_class = pl.when(pl.col("_in").is_in(HELD_OUT)).then(pl.col("_in"))  # null: split by the ratios
+    moved = pl.col("_in").is_not_null() & row_class.ne_missing(pl.col("_fixed"))
+    start = pl.col("_first").fill_null("a row without a split")
+    note = pl.format("{} → {}: {} {} starts in {}", pl.col("_in"), split, pl.lit(what), pl.col("_g"), start)
+    return pl.when(moved).then(note).alias(SPLIT_MOVED)
+
+
+def _check_columns(df: pl.DataFrame, columns: list[str]) -> None:
+    for col in columns:
+        if col not in df.columns:
+            raise ConfigError(
+                f"split: column `{col}` is not in the data (columns: {', '.join(df.columns)})",
+                hint="set [curate.split] group_by / stratify_by to an existing column",
+            )
 
 
 @step("split", SplitConfig)
@@ -88,16 +171,18 @@ def split(lf: pl.LazyFrame, cfg: SplitConfig, ctx: StepContext) -> pl.LazyFrame:
     """Add `split` (train/val/test) by group, so near-copies never straddle train and test."""
     df = lf.collect()
     group = cfg.group_by or (DUP_CLUSTER if DUP_CLUSTER in df.columns else ID)
-    for col in filter(None, (group, cfg.stratify_by)):
-        if col not in df.columns:
-            raise ConfigError(
-                f"split: column `{col}` is not in the data (columns: {', '.join(df.columns)})",
-                hint="set [curate.split] group_by / stratify_by to an existing column",
-            )
+    _check_columns(df, [c for c in (group, cfg.stratify_by) if c])
     keys = df.select(
         pl.col(group).cast(pl.String).fill_null(pl.col(ID)).alias("_g"),
         *([pl.col(cfg.stratify_by).cast(pl.String)] if cfg.stratify_by else []),
     )
-    mapping = _group_splits(keys, cfg.stratify_by, cfg, ctx.seed)
-    splits = keys.select("_g").join(mapping, on="_g", how="left", maintain_order="left").get_column(SPLIT)
-    return df.drop(SPLIT, strict=False).with_columns(splits).lazy()
+    given = _input_splits(df, cfg)
+    if given is None:
+        mapping = _group_splits(keys, cfg.stratify_by, cfg.ratios, ctx.seed)
+        splits = keys.select("_g").join(mapping, on="_g", how="left", maintain_order="left").get_column(SPLIT)
+        return df.drop(SPLIT, strict=False).with_columns(splits).lazy()
+    what = "near-duplicate cluster" if group == DUP_CLUSTER else f"group `{group}`"
+    out = _keep_input_splits(keys, given, cfg, what, ctx.seed)
+    moved = out.get_column(SPLIT_MOVED)
+    df = df.drop(SPLIT).with_columns(out.get_column(SPLIT))
+    return (df.with_columns(moved) if moved.is_not_null().any() else df).lazy()
