@@ -105,3 +105,18 @@ def test_readme_configuration_reference_is_current():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert readme_reference() in readme, "README's configuration reference is stale: run `make docs`"
+
+
+def test_doctor_finds_staging_leftovers_in_every_place_writers_use(tmp_path):
+    from assay.workspace import doctor
+
+    ws, _ = Workspace.init(tmp_path / "w")
+    places = [ws.layout.tmp, ws.layout.cache / "models", ws.layout.runs / "r1" / "checkpoints", ws.layout.derived,
+              ws.layout.label, ws.root]
+    for place in places:
+        place.mkdir(parents=True, exist_ok=True)
+        (place / ".staging-99999-1a2b3c4d-x").mkdir()
+    (ws.root / ".staging-99999-0f0f0f0f-assay.toml").write_text("half")  # a half-replaced single file
+    report = doctor(ws)
+    assert len(report.removed) == len(places) + 1
+    assert not [p for place in places for p in place.glob(".staging-*")]
