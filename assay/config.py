@@ -9,7 +9,7 @@ dotted key to edit.
     cfg = load_config(Path(".assay/assay.toml"), overlay=Path("train.toml"), overrides={"train.base": "m.gguf"})
 
 Seeds: the workspace `seed` is the root of every random choice. A stage's own `seed` (curate,
-label, train) defaults to it, and the MinHash permutations to the curation seed + 42 (a fixed
+label, train, eval) defaults to it, and the MinHash permutations to the curation seed + 42 (a fixed
 offset so the two streams differ; 42 keeps the ids of versions made before seeds were derived).
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.curate.config import CurateConfig
+from assay.evaluate.config import EvalConfig
 from assay.label.config import LabelConfig
 from assay.settings import apply_overrides, deep_merge, read_toml, render_toml, validate
 from assay.train.config import TrainConfig
@@ -45,6 +46,7 @@ class AssayConfig(BaseModel):
     curate: CurateConfig = Field(default_factory=CurateConfig, description="Curation pipeline (`assay curate run`).")
     label: LabelConfig = Field(default_factory=LabelConfig, description="Human review in Argilla (`assay label`).")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training (`assay train run`).")
+    eval: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation and gate (`assay eval run`).")
 
     def with_overrides(self, overrides: Mapping[str, Any] | None, *, source: str = "command-line options") -> AssayConfig:
         """This configuration with dotted-key overrides applied (None values skipped), validated again."""
@@ -71,7 +73,7 @@ def derive_seeds(data: Mapping[str, Any]) -> dict[str, Any]:
     """Fill every seed that is not set from the one above it (workspace → stage → MinHash)."""
     out = dict(data)
     root = out.get("seed", 0)
-    for section in ("curate", "label", "train"):
+    for section in ("curate", "label", "train", "eval"):
         table = out.get(section)
         if table is None or isinstance(table, Mapping):
             out[section] = {"seed": root, **(table or {})}

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-CONFIG_FILE, CATALOG_FILE, KEY_FILE = "assay.toml", "catalog.db", "workspace.key"
+CONFIG_FILE, CATALOG_FILE, KEY_FILE, SIGNING_KEY_FILE = "assay.toml", "catalog.db", "workspace.key", "signing.key"
 FAMILY_DIRS = {"dataset": "datasets", "model": "models", "report": "reports"}
 ENV_CACHE = "ASSAY_CACHE_DIR"
 
@@ -38,6 +38,11 @@ class Layout:
     @property
     def key(self) -> Path:
         return self.root / KEY_FILE
+
+    @property
+    def signing_key(self) -> Path:
+        """The workspace's Ed25519 key that signs evaluation reports (0600; never leaves the workspace)."""
+        return self.root / SIGNING_KEY_FILE
 
     @property
     def tmp(self) -> Path:

@@ -235,9 +235,8 @@ def _render_table(cls: type[BaseModel], value: BaseModel, path: list[str], lines
         if sub is None:
             example = (field.examples or [None])[0]
             if example is None:
-                lines.append(f"# {name} =   # unset by default")  # TODO(house): every optional field gets an example
-            else:
-                lines.append(f"# {name} = {toml_value(example)}  # unset by default; this is an example")
+                raise TypeError(f"{'.'.join([*path, name])} has no default: give its Field an example (examples=[...])")
+            lines.append(f"# {name} = {toml_value(example)}  # unset by default; this is an example")
         else:
             lines.append(f"# {name} = {toml_value(sub)}")
     for name, field, sub in tables:

@@ -23,6 +23,7 @@ from assay.store.atomic import STAGING_PREFIX, write_bytes_atomic
 from assay.store.catalog import Catalog
 from assay.store.datasets import DatasetStore
 from assay.store.models import ModelStore
+from assay.store.reports import ReportStore
 from assay.store.versions import entry_for, verify_dir
 
 ENV_HOME = "ASSAY_HOME"
@@ -69,6 +70,7 @@ class Workspace:
                 f"no assay workspace at {layout.root}",
                 hint=f"run `assay init {layout.root}` first, or point --workspace / ${ENV_HOME} at an existing one",
             )
+        Catalog(layout.catalog).create()  # adds tables newer assay versions need; a no-op otherwise
         return cls(root=layout.root, config=load_config(layout.config))
 
     @property
@@ -86,6 +88,10 @@ class Workspace:
     @property
     def models(self) -> ModelStore:
         return ModelStore(self.layout, self.catalog)
+
+    @property
+    def reports(self) -> ReportStore:
+        return ReportStore(self.layout, self.catalog)
 
     @property
     def config_path(self) -> Path:

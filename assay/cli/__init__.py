@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from assay import __version__
-from assay.cli import common, curate, data, label, train, workspace
+from assay.cli import common, curate, data, evaluate, label, models, train, workspace
 from assay.cli.common import JsonOpt, WorkspaceOpt
 
 
@@ -63,7 +63,8 @@ app.add_typer(curate.app, name="curate")
 app.add_typer(data.app, name="data")
 app.add_typer(label.app, name="label")
 app.add_typer(train.app, name="train")
-app.add_typer(train.models_app, name="models")
+app.add_typer(models.app, name="models")
+app.add_typer(evaluate.app, name="eval")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`assay train run | resume` and `assay models list | show`."""
+"""`assay train run | resume`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from assay.cli.common import (
 )
 
 app = typer.Typer(help="Train adapters on approved dataset versions.", no_args_is_help=True)
-models_app = typer.Typer(help="Inspect registered model versions.", no_args_is_help=True)
 
 RUN_EXAMPLE = """Examples:
 
@@ -33,7 +32,7 @@ Multi-GPU: accelerate launch -m assay.cli train run ... (no code change).
 
 
 
-def _summary(model) -> dict:
+def summary(model) -> dict:
     m = model.manifest
     return {"model": model.id, "status": model.status, "path": str(model.path), "base": m.get("base"),
             "data": m.get("data"), "losses": m.get("losses"), "counts": m.get("counts"),
@@ -62,7 +61,7 @@ def run(
     ws = open_workspace(workspace)
     cfg = settings(ws, config, **{"train.base": base, "train.allow_unreviewed": allow_unreviewed or None}).train
     model_id = run_training(ws, data, base, cfg, name=name, progress=not as_json)
-    _show(ws.models.get(model_id), as_json)
+    show(ws.models.get(model_id), as_json)
 
 
 @app.command("resume", epilog="Example: assay train resume 3f2a9c1b7d4e5f60")
@@ -76,11 +75,11 @@ def resume(
     from assay.train.run import resume_training
 
     ws = open_workspace(workspace)
-    _show(ws.models.get(resume_training(ws, run_name, progress=not as_json)), as_json)
+    show(ws.models.get(resume_training(ws, run_name, progress=not as_json)), as_json)
 
 
-def _show(model, as_json: bool) -> None:
-    info = _summary(model)
+def show(model, as_json: bool) -> None:
+    info = summary(model)
     if as_json:
         emit_json({"ok": True, **info})
         return
@@ -93,36 +92,3 @@ def _show(model, as_json: bool) -> None:
     if info["unreviewed_datasets"]:
         out.print(f"[yellow]trained on unreviewed data:[/] {', '.join(info['unreviewed_datasets'])}")
     out.print(f"files: {escape(model.path)}  (PeftModel.from_pretrained(base, this folder))")
-
-
-@models_app.command("list", epilog="Example: assay models list --json")
-@handle_errors
-def list_models(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
-    """List model versions with their status (candidate, promoted, rejected)."""
-    from rich.table import Table
-
-    entries = open_workspace(workspace).models.list()
-    if as_json:
-        emit_json({"ok": True, "models": [e.to_dict() for e in entries]})
-        return
-    table = Table(title="model versions")
-    for col in ("id", "status", "trained on", "created"):
-        table.add_column(col)
-    for e in entries:
-        table.add_row(e.id, e.status, ", ".join(e.parents), e.created_at[:19].replace("T", " "))
-    out.print(table if entries else "no model versions yet: train one with `assay train run`")
-
-
-@models_app.command("show", epilog="Example: assay models show mv-1a2b3c4d5e6f --json")
-@handle_errors
-def show_model(
-    ref: Annotated[str, typer.Argument(help="Model version id, unique prefix, or tag.")],
-    workspace: WorkspaceOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Show a model version: base model and hash, data versions, losses, files."""
-    model = open_workspace(workspace).models.get(ref)
-    if as_json:
-        emit_json({"ok": True, **_summary(model), "manifest": model.manifest})
-    else:
-        _show(model, False)

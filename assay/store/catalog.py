@@ -41,6 +41,18 @@ CREATE TABLE IF NOT EXISTS tags (
 -- A recipe key (inputs' hashes + resolved config) remembers which version a run produced,
 -- so rerunning the same command is a no-op that does not redo the work.
 CREATE TABLE IF NOT EXISTS recipes (key TEXT PRIMARY KEY, version_id TEXT NOT NULL REFERENCES versions(id));
+-- What happened to model versions (promoted, rejected, forced), by whom, on which report: append-only.
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    action TEXT NOT NULL,           -- promote | reject | demote
+    version_id TEXT NOT NULL REFERENCES versions(id),
+    report_id TEXT,
+    alias TEXT,
+    actor TEXT NOT NULL,
+    reason TEXT,
+    forced INTEGER NOT NULL DEFAULT 0
+);
 """
 
 
@@ -169,6 +181,23 @@ class Catalog:
             )
             conn.execute("COMMIT")
         return old[0] if old else None
+
+    def add_event(self, event: dict) -> None:
+        """Append one event (promote, reject, demote) to the history, with the status change in one transaction."""
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO events(at, action, version_id, report_id, alias, actor, reason, forced) VALUES (?,?,?,?,?,?,?,?)",
+                (event["at"], event["action"], event["version_id"], event.get("report_id"), event.get("alias"),
+                 event["actor"], event.get("reason"), int(bool(event.get("forced")))),
+            )
+            if event.get("status"):
+                conn.execute("UPDATE versions SET status = ? WHERE id = ?", (event["status"], event["version_id"]))
+            conn.execute("COMMIT")
+
+    def events(self) -> list[dict]:
+        with self.connect() as conn:
+            return [dict(r) for r in conn.execute("SELECT * FROM events ORDER BY seq")]
 
     def set_status(self, version_id: str, status: str) -> None:
         with self.connect() as conn:

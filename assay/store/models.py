@@ -16,7 +16,7 @@ from assay.store.digest import json_digest
 from assay.store.manifest import library_versions, now_iso
 from assay.store.versions import Version, VersionStore, commit, file_hashes
 
-STATUSES = ("candidate", "promoted", "rejected")
+STATUSES = ("candidate", "promoted", "superseded", "rejected")
 # Files that record how a run went (timings, throughput), not what it produced: not part of the id.
 _RUN_LOGS = ("metrics.jsonl", "training.json", "README.md")
 

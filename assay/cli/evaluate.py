@@ -1,0 +1,174 @@
+"""`assay eval run | show | verify | checks | policy | public-key`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from assay.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    WorkspaceOpt,
+    emit_json,
+    err,
+    escape,
+    handle_errors,
+    open_workspace,
+    out,
+    settings,
+)
+
+app = typer.Typer(help="Evaluate model versions against their baseline, gate them, and check signed reports.", no_args_is_help=True)
+
+RUN_EXAMPLE = """Examples:
+
+  assay eval run mv-1a2b3c4d5e6f
+
+  assay eval run train-lora --baseline promoted --suite eval/suite.toml --policy eval/policy.toml --json
+
+Exit codes: 0 the gate passed, 1 it failed (the reasons are printed), 2 bad input.
+"""
+
+
+@app.command("run", epilog=RUN_EXAMPLE)
+@handle_errors
+def run(
+    model: Annotated[str, typer.Argument(help="Model version id, unique prefix, or alias.")],
+    baseline: Annotated[str | None, typer.Option("--baseline", help="base, promoted, auto or a model version id (default: eval.baseline = auto: the promoted model if any, else the base).", show_default=False)] = None,
+    suite: Annotated[Path | None, typer.Option("--suite", help="Suite file (default: eval.suite, else every check on assay's probe sets).", show_default=False)] = None,
+    policy: Annotated[Path | None, typer.Option("--policy", help="Gate policy file (default: eval.policy, else the documented defaults).", show_default=False)] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Tag the report with this name.")] = None,
+    config: ConfigOpt = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score a model version and its baseline with the suite, apply the gate policy, and write a signed report
+    (JSON + a self-contained HTML page). Exit 1 when the gate fails."""
+    from assay.evaluate.run import evaluate_model
+
+    ws = open_workspace(workspace)
+    cfg = settings(ws, config)
+    say = None if as_json else (lambda message: err.print(f"[dim]{escape(message)}[/]"))
+    outcome = evaluate_model(ws, model, baseline=baseline, suite=suite, policy=policy, config=cfg, name=name, progress=say)
+    if as_json:
+        emit_json({"ok": outcome.decision.passed, **outcome.to_dict()})
+    else:
+        _render(outcome.to_dict())
+    if not outcome.decision.passed:
+        raise typer.Exit(1)
+
+
+def _render(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    gate = result["gate"]
+    verdict = "[bold green]PASS[/]" if gate["passed"] else "[bold red]FAIL[/]"
+    out.print(f"{verdict}  {result['model']} vs {escape(result['baseline']['label'])}")
+    for reason in gate["reasons"]:
+        out.print(f"  - {escape(reason)}")
+    table = Table(title="checks")
+    for col in ("check", "status", "metric", "candidate", "baseline", "delta", "95% CI", "n"):
+        table.add_column(col, justify="left" if col in ("check", "status", "metric") else "right")
+    for check in result["checks"]:
+        metrics = check["metrics"] or {"-": {}}
+        for i, (name, m) in enumerate(metrics.items()):
+            table.add_row(check["name"] if i == 0 else "", check["status"] if i == 0 else "", name, _num(m.get("candidate")),
+                          _num(m.get("baseline")), _num(m.get("delta")), _ci(m), str(m.get("n", "")))
+    out.print(table)
+    out.print(f"report {result['report']}: {escape(Path(result['path']) / 'report.html')}")
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _ci(m: dict[str, Any]) -> str:
+    if m.get("ci_low") is None:
+        return "-"
+    return f"[{m['ci_low']:.4g}, {m['ci_high']:.4g}]"
+
+
+@app.command("show", epilog="Example: assay eval show rp-1a2b3c4d5e6f --json")
+@handle_errors
+def show(
+    report: Annotated[str, typer.Argument(help="Report id, unique prefix, or tag.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a report: verdict, reasons, every check's metrics; the path of its HTML page."""
+    from assay.evaluate.attest import read
+
+    version, body = read(open_workspace(workspace), report)
+    result = {"report": version.id, "model": body["model"]["id"], "baseline": body["baseline"], "gate": body["gate"],
+              "checks": body["checks"], "path": str(version.path)}
+    if as_json:
+        emit_json({"ok": True, **result})
+    else:
+        _render(result)
+
+
+@app.command("verify", epilog="Example: assay eval verify rp-1a2b3c4d5e6f --key signing.pub.pem")
+@handle_errors
+def verify(
+    report: Annotated[str, typer.Argument(help="Report id, unique prefix, or tag.")],
+    key: Annotated[Path | None, typer.Option("--key", help="Public key (PEM) to verify with (default: this workspace's).")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a report offline: its signature, that the signed report is the stored one, and that the model's
+    files still match what was judged. Exit 1 on any mismatch, each named."""
+    from assay.evaluate.attest import verify as verify_api
+
+    ws = open_workspace(workspace)
+    problems = verify_api(ws, report, public_pem=key.read_text() if key else None)
+    if as_json:
+        emit_json({"ok": not problems, "report": ws.reports.get(report).id, "problems": problems})
+    elif problems:
+        for problem in problems:
+            out.print(f"[red]problem:[/] {escape(problem)}")
+    else:
+        out.print(f"report {ws.reports.get(report).id}: signature, report and model files verified")
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command("checks", epilog="Example: assay eval checks --json")
+@handle_errors
+def checks(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """List the registered checks with their version and direction."""
+    from assay.evaluate.checks import REGISTRY
+
+    rows = [{"name": s.name, "version": s.version, "direction": s.direction, "description": s.doc} for s in REGISTRY.values()]
+    if as_json:
+        emit_json({"ok": True, "checks": rows})
+        return
+    for r in rows:
+        out.print(f"[bold]{r['name']}[/] v{r['version']} ({r['direction']}): {escape(r['description'])}")
+
+
+@app.command("policy", epilog="Example: assay eval policy > policy.toml")
+@handle_errors
+def policy(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Print the default gate policy: every threshold, its default and what it reads."""
+    from assay.evaluate.policy import PolicyConfig, policy_toml
+
+    if as_json:
+        emit_json({"ok": True, "policy": PolicyConfig().model_dump(mode="json")})
+    else:
+        typer.echo(policy_toml(), nl=False)
+
+
+@app.command("public-key", epilog="Example: assay eval public-key > signing.pub.pem")
+@handle_errors
+def public_key(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Print the workspace's public key (PEM), so others can verify its reports with `assay eval verify --key`."""
+    from assay.evaluate.attest import public_key as public_key_api
+    from assay.evaluate.signing_keys import key_id, load_public_key
+
+    pem = public_key_api(open_workspace(workspace))
+    if as_json:
+        emit_json({"ok": True, "public_key": pem, "keyid": key_id(load_public_key(pem))})
+    else:
+        typer.echo(pem, nl=False)

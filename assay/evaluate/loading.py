@@ -1,0 +1,183 @@
+"""Loading a model version and its baseline for scoring, with the base model loaded once.
+
+    sides = open_sides(ws, "mv-1a2b3c4d5e6f", baseline="base", settings=ScoringSettings(batch_size=16))
+    with sides.candidate() as scorer: ...
+    with sides.baseline() as scorer: ...
+
+The base comes from what the model version recorded (its cached GGUF conversion, a local folder or
+a cached hub id) and must hash to the recorded sha256. The baseline is scored on that same loaded
+base: `base` through peft's `disable_adapter()`, another adapter model version of the same base as
+a second named adapter. Only a baseline that cannot share the base (another base model, a full
+fine-tune, or a different adapter type) is loaded separately, and the report says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assay.errors import ConfigError, InputError, NotFoundError, require
+from assay.evaluate.scoring import Scorer, ScoringSettings
+
+PROMOTED_ALIAS = "production"
+CANDIDATE, BASELINE = "default", "baseline"
+
+
+@dataclass(frozen=True)
+class BaselineInfo:
+    """What the candidate is compared with."""
+
+    kind: str  # "base" | "model"
+    id: str | None
+    label: str
+    shared_base: bool  # scored on the candidate's loaded base (no second copy)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.id, "label": self.label, "shared_base": self.shared_base}
+
+
+@dataclass
+class Sides:
+    """The candidate and its baseline, each scored through a `Scorer`."""
+
+    scorer: Scorer
+    tokenizer: Any
+    info: BaselineInfo
+    separate: Scorer | None = None
+    adapter: str | None = None
+
+    @contextlib.contextmanager
+    def candidate(self) -> Iterator[Scorer]:
+        yield self.scorer
+
+    @contextlib.contextmanager
+    def baseline(self) -> Iterator[Scorer]:
+        if self.separate is not None:
+            yield self.separate
+        elif self.adapter is not None:
+            self.scorer.model.set_adapter(self.adapter)
+            try:
+                yield self.scorer
+            finally:
+                self.scorer.model.set_adapter(CANDIDATE)
+        else:
+            with self.scorer.baseline() as scorer:
+                yield scorer
+
+    def sides(self) -> Iterator[tuple[str, contextlib.AbstractContextManager[Scorer]]]:
+        """("candidate", context), ("baseline", context): run the same code on both."""
+        yield "candidate", self.candidate()
+        yield "baseline", self.baseline()
+
+
+def resolve_baseline(ws: Any, model: Any, baseline: str | None) -> Any | None:
+    """None for the base model, else the baseline model version. Default: the promoted model, else the base."""
+    if baseline in (None, "auto"):
+        promoted = _promoted(ws)
+        return promoted if promoted is not None and promoted.id != model.id else None
+    if baseline == "base":
+        return None
+    if baseline == "promoted":
+        found = _promoted(ws)
+        if found is None:
+            raise NotFoundError(f"no model version is promoted (alias `{PROMOTED_ALIAS}`)", hint="use --baseline base, or promote one first")
+        return found
+    return ws.models.get(baseline)
+
+
+def _promoted(ws: Any) -> Any | None:
+    try:
+        return ws.models.get(PROMOTED_ALIAS)
+    except NotFoundError:
+        return None
+
+
+def open_sides(ws: Any, model: Any, baseline: Any | None, settings: ScoringSettings) -> Sides:
+    """Load the candidate (base + adapter, or a full model) and attach its baseline."""
+    for module in ("torch", "transformers", "peft"):
+        require(module, "eval")
+    tokenizer = load_tokenizer(model.path)
+    base = _base(ws, model.manifest)
+    network = _candidate_network(model, base, settings)
+    scorer = Scorer(network, tokenizer, settings)
+    if baseline is None and model.manifest.get("format") != "full":
+        return Sides(scorer, tokenizer, BaselineInfo("base", None, f"base model {base.name}", True))
+    if baseline is None:
+        separate = Scorer(_load_base(base, settings), tokenizer, settings)
+        return Sides(scorer, tokenizer, BaselineInfo("base", None, f"base model {base.name}", False), separate=separate)
+    if _shares_base(model, baseline):
+        network.load_adapter(str(baseline.path), adapter_name=BASELINE)
+        network.set_adapter(CANDIDATE)
+        return Sides(scorer, tokenizer, BaselineInfo("model", baseline.id, f"model version {baseline.id}", True), adapter=BASELINE)
+    other = Scorer(_candidate_network(baseline, _base(ws, baseline.manifest), settings), load_tokenizer(baseline.path), settings)
+    return Sides(scorer, tokenizer, BaselineInfo("model", baseline.id, f"model version {baseline.id} (loaded separately)", False), separate=other)
+
+
+def _shares_base(model: Any, baseline: Any) -> bool:
+    """A second named adapter works for two LoRA/DoRA adapters on the same base weights."""
+    a, b = model.manifest, baseline.manifest
+    lora = ("lora", "dora")
+    return a.get("base", {}).get("sha256") == b.get("base", {}).get("sha256") and a.get("method") in lora and b.get("method") in lora
+
+
+def _base(ws: Any, manifest: dict[str, Any]) -> Any:
+    from assay.train.models import locate_base
+
+    record = manifest.get("base")
+    if not record or not record.get("sha256"):
+        raise InputError(f"model version {manifest.get('id')} records no base model", hint="it was not trained by assay; retrain it")
+    return locate_base(record, cache_dir=ws.layout.model_cache)
+
+
+def _candidate_network(model: Any, base: Any, settings: ScoringSettings) -> Any:
+    if model.manifest.get("format") == "full":
+        return _load_folder(model.path, settings)
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(_load_base(base, settings), str(model.path), adapter_name=CANDIDATE)
+
+
+def _load_base(base: Any, settings: ScoringSettings) -> Any:
+    return _load_folder(base.path, settings)
+
+
+def _load_folder(path: Path, settings: ScoringSettings) -> Any:
+    """A causal LM for scoring: the KV cache on (generation), weights in the scoring dtype."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = getattr(torch, settings.dtype) if settings.dtype else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
+    model.config.use_cache = True
+    return model
+
+
+def load_tokenizer(folder: Path) -> Any:
+    """The tokenizer saved with a model version (with the chat template it was trained with)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot load the tokenizer saved in {folder}: {exc}", hint="the model version folder is damaged: run `assay doctor`") from exc
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def adapter_files(model: Any) -> dict[str, str]:
+    """sha256 of the files that make up the model version's weights (what a report's signature covers)."""
+    files = json.loads((Path(model.path) / "manifest.json").read_text())["files"]
+    return {name: meta["sha256"] for name, meta in sorted(files.items())}
+
+
+def check_devices(settings: ScoringSettings) -> None:
+    if settings.device and settings.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"eval.device = {settings.device!r} but no CUDA device is available", hint='set eval.device = "cpu" or leave it unset')
