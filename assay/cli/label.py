@@ -7,7 +7,18 @@ from typing import Annotated, Any
 
 import typer
 
-from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, err, escape, handle_errors, open_workspace, out
+from assay.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    WorkspaceOpt,
+    emit_json,
+    err,
+    escape,
+    handle_errors,
+    open_workspace,
+    out,
+    settings,
+)
 
 app = typer.Typer(help="Review dataset versions in Argilla: serve, push, follow progress, pull approved versions.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage the embedded server's users (curators).", no_args_is_help=True)
@@ -16,9 +27,9 @@ app.add_typer(users_app, name="users")
 
 
 def _home(ws: Any) -> Path:
-    from assay.label.client import argilla_home
+    from assay.label import client
 
-    return argilla_home(ws.root)
+    return client.argilla_home(ws.root)
 
 
 def _say(message: str) -> None:
@@ -122,18 +133,23 @@ def push(
     priority: Annotated[str | None, typer.Option("--priority", help="default, quality, dedup, pii or none (default: label.priority).", show_default=False)] = None,
     vectors: Annotated[bool | None, typer.Option("--vectors/--no-vectors", help="Add MiniLM embeddings for similarity search (default: label.vectors).", show_default=False)] = None,
     min_submitted: Annotated[int | None, typer.Option("--min-submitted", help="Responses each record needs (default: label.min_submitted).", show_default=False)] = None,
+    config: ConfigOpt = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Push a version's rows into an Argilla dataset for review; safe to repeat (adds only what is missing)."""
+    """Push a version's rows into an Argilla dataset for review; safe to repeat (adds only what is missing).
+
+    Settings come from assay.toml ([label]), overlaid by --config FILE (same layout), then these options.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from assay.label.push import push as push_api
 
     ws = open_workspace(workspace)
-    options = {"sample": sample, "priority": priority, "vectors": vectors, "min_submitted": min_submitted}
+    cfg = settings(ws, config, **{"label.sample": sample, "label.priority": priority, "label.vectors": vectors,
+                                  "label.min_submitted": min_submitted})
     if as_json:
-        emit_json({"ok": True, **push_api(ws, ref, dataset=dataset, **options).to_dict()})
+        emit_json({"ok": True, **push_api(ws, ref, dataset=dataset, config=cfg).to_dict()})
         return
     columns = (TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
@@ -143,7 +159,7 @@ def push(
             elapsed = bar.tasks[0].elapsed or 0
             bar.update(task, completed=done, total=total, rate=f"{done / elapsed:.0f} records/s" if elapsed else "")
 
-        result = push_api(ws, ref, dataset=dataset, progress=tick, **options)
+        result = push_api(ws, ref, dataset=dataset, config=cfg, progress=tick)
     state = "created" if result.created else ("updated" if result.added else "unchanged:")
     rate = f" in {result.seconds} s ({result.records_per_s} records/s)" if result.added else ""
     out.print(f"{state} Argilla dataset [bold]{escape(result.dataset)}[/] for {result.version}: "
@@ -156,6 +172,7 @@ def push(
 @handle_errors
 def progress(
     name: Annotated[str, typer.Argument(help="Argilla dataset name (as printed by push).")],
+    config: ConfigOpt = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -164,7 +181,8 @@ def progress(
 
     from assay.label.pull import progress as progress_api
 
-    p = progress_api(open_workspace(workspace), name)
+    ws = open_workspace(workspace)
+    p = progress_api(ws, name, config=settings(ws, config))
     if as_json:
         emit_json({"ok": True, **p})
         return
@@ -198,7 +216,7 @@ def _agreement_table(report: dict) -> Any:
 
 PULL_EXAMPLE = """Examples:
 
-  assay label pull ds-1a2b3c4d5e6f
+  assay label pull ds-1a2b3c4d5e6f --name train-approved
 
   assay label pull review-1 --policy min-votes:2 --min-agreement 0.6 --json
 """
@@ -210,6 +228,8 @@ def pull(
     name: Annotated[str, typer.Argument(help="Argilla dataset name (as printed by push).")],
     policy: Annotated[str | None, typer.Option("--policy", help="majority, unanimous or min-votes:N (default: label.policy).", show_default=False)] = None,
     min_agreement: Annotated[float | None, typer.Option("--min-agreement", help="Refuse (exit 1) below this agreement on `decision` (default: label.min_agreement).", show_default=False)] = None,
+    tag: Annotated[str | None, typer.Option("--name", "-n", help="Tag the approved version with this name (moves an existing tag).", show_default=False)] = None,
+    config: ConfigOpt = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -219,16 +239,19 @@ def pull(
     """
     from assay.label.pull import pull as pull_api
 
-    r = pull_api(open_workspace(workspace), name, policy=policy, min_agreement=min_agreement)
+    ws = open_workspace(workspace)
+    cfg = settings(ws, config, **{"label.policy": policy, "label.min_agreement": min_agreement})
+    r = pull_api(ws, name, name=tag, config=cfg)
     if as_json:
         emit_json({"ok": True, **r.to_dict()})
         return
     state = "created" if r.created else "already existed (same reviews)"
     removed = ", ".join(f"{k}: {v:,}" for k, v in r.rejected.items()) or "none"
-    out.print(f"approved version [bold]{r.version}[/] {state}: {r.kept:,} rows kept ({r.corrected:,} corrected), "
+    tagged = f" (tagged {escape(r.name)})" if r.name else ""
+    out.print(f"approved version [bold]{r.version}[/]{tagged} {state}: {r.kept:,} rows kept ({r.corrected:,} corrected), "
               f"rejected {removed}; policy {escape(r.policy)}, {r.required_votes} vote(s) required")
     out.print(_agreement_table(r.agreement))
     for d in r.disagreements[:10]:
         votes = ", ".join(f"{escape(a)}={escape(v)}" for a, v in d["votes"].items())
         out.print(f"disagreement {escape(d['id'])}: {votes} → {escape(d['outcome'])}")
-    out.print(f"inspect: assay data show {r.version}")
+    out.print(f"inspect: assay data show {escape(r.name or r.version)}")

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assay.store.atomic import write_bytes_atomic
+
+if TYPE_CHECKING:
+    from assay.label.store import DatasetRef
 
 LINKS_FILE = Path("label") / "links.json"
 VERSION_KEY = "assay_version"
@@ -35,10 +38,9 @@ def write_link(root: Path, name: str, link: dict[str, Any]) -> None:
     write_bytes_atomic(path, (json.dumps(links, indent=2, sort_keys=True) + "\n").encode())
 
 
-def linked_version(dataset: dict[str, Any], root: Path) -> str | None:
-    """The version an Argilla dataset (REST representation) reviews, from its metadata or the workspace file."""
-    version = (dataset.get("metadata") or {}).get(VERSION_KEY)
-    if version:
-        return version
-    link = read_links(root).get(dataset["name"])
-    return link["version"] if link and link.get("dataset_id") == dataset["id"] else None
+def linked_version(dataset: DatasetRef, root: Path) -> str | None:
+    """The version a review dataset reviews, from its own metadata or else the workspace file."""
+    if dataset.version:
+        return dataset.version
+    link = read_links(root).get(dataset.name)
+    return link["version"] if link and link.get("dataset_id") == dataset.id else None

@@ -6,25 +6,26 @@ saying who decided what and when. Rows rejected by reviewers, without consensus 
 to its rejects with step `review`. Its manifest (`review`) holds the Argilla dataset, the policy, the
 agreement numbers and a sha256 of the responses used.
 
-    >>> result = pull(Workspace.open(), "ds-1a2b3c4d5e6f", policy="unanimous")  # doctest: +SKIP
+    >>> result = pull(Workspace.open(), "ds-1a2b3c4d5e6f", policy="unanimous", name="train-approved")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import polars as pl
 
 from assay.errors import CheckFailed, ConfigError, InputError, NotFoundError
 from assay.label import review as R
-from assay.label.client import connect, dataset_url, find_dataset, request, resolve_connection, usernames
+from assay.label.client import using_store
 from assay.label.config import LabelConfig, parse_policy
 from assay.label.links import linked_version
+from assay.label.store import DatasetRef, ReviewStore, Snapshot
 from assay.schema import ID, MESSAGES, RESPONSE, TEXT, content_columns
+from assay.settings import prefixed
 
-PAGE = 1000
 SHOWN_DISAGREEMENTS = 50
 VOTE = pl.Struct({"annotator": pl.String, "decision": pl.String})
 REVIEW_SCHEMA = {
@@ -40,26 +41,6 @@ REVIEW_SCHEMA = {
     "_detail": pl.String,
     "_corrected": pl.String,
 }
-
-
-@dataclass
-class Snapshot:
-    """One read of a review dataset: its records' ids and every response with its annotator's name."""
-
-    dataset: dict
-    url: str
-    record_ids: list[str]
-    responses: list[tuple[str, str, dict]] = field(default_factory=list)  # (row id, username, response)
-
-    def votes(self) -> list[R.Vote]:
-        return [R.vote_from_response(rid, user, r) for rid, user, r in self.responses if r["status"] == "submitted"]
-
-    def status_counts(self) -> dict[str, dict[str, int]]:
-        """username → {submitted, discarded, draft}."""
-        out: dict[str, dict[str, int]] = {}
-        for _, user, r in self.responses:
-            out.setdefault(user, {"submitted": 0, "discarded": 0, "draft": 0})[r["status"]] += 1
-        return dict(sorted(out.items()))
 
 
 @dataclass
@@ -79,6 +60,7 @@ class PullResult:
     agreement: dict[str, Any]
     disagreements: list[dict[str, Any]]
     responses_sha256: str
+    name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,61 +69,65 @@ class PullResult:
 # -- reading the dataset ------------------------------------------------------------------------------------
 
 
-def open_dataset(ws: Any, name: str, cfg: LabelConfig) -> tuple[Any, dict]:
-    """Connect and find the review dataset, or say which datasets exist."""
-    client = connect(resolve_connection(ws.root, cfg))
-    found = find_dataset(client, name, cfg.workspace)
+def label_config(ws: Any, config: Any, label_options: dict[str, Any]) -> LabelConfig:
+    """`[label]` of `config` (default: the workspace's) with `LabelConfig` fields laid over it."""
+    return (config or ws.config).with_overrides(prefixed("label", label_options)).label
+
+
+def find_dataset(store: ReviewStore, name: str, cfg: LabelConfig) -> DatasetRef:
+    """The review dataset called `name`, or an error that says which datasets exist."""
+    found = store.find(name)
     if found is None:
-        names = sorted(d["name"] for d in request(client, "GET", "/api/v1/me/datasets")["items"])
+        names = store.names()
         raise NotFoundError(
             f"no Argilla dataset `{name}` in workspace `{cfg.workspace}` (datasets: {', '.join(names) or 'none'})",
             hint="push a version first: `assay label push VERSION --dataset NAME`",
         )
-    return client, found
+    return found
 
 
-def fetch_snapshot(client: Any, dataset: dict) -> Snapshot:
-    """Every record id and response of the dataset, paged."""
-    users = usernames(client)
-    snap = Snapshot(dataset, dataset_url(client, dataset["id"]), [])
-    while True:
-        params = {"offset": len(snap.record_ids), "limit": PAGE, "include": ["responses"]}
-        items = request(client, "GET", f"/api/v1/datasets/{dataset['id']}/records", params=params)["items"]
-        for item in items:
-            snap.record_ids.append(item["external_id"])
-            snap.responses += [(item["external_id"], users.get(r["user_id"], r["user_id"]), r) for r in item.get("responses") or []]
-        if len(items) < PAGE:
-            return snap
+def votes_of(snap: Snapshot) -> list[R.Vote]:
+    """The submitted responses of a snapshot as votes."""
+    return [R.vote_from_response(rid, user, r) for rid, user, r in snap.responses if r["status"] == "submitted"]
 
 
-def required_votes(cfg: LabelConfig, dataset: dict) -> int:
+def status_counts(snap: Snapshot) -> dict[str, dict[str, int]]:
+    """username → {submitted, discarded, draft}."""
+    out: dict[str, dict[str, int]] = {}
+    for _, user, r in snap.responses:
+        out.setdefault(user, {"submitted": 0, "discarded": 0, "draft": 0})[r["status"]] += 1
+    return dict(sorted(out.items()))
+
+
+def required_votes(cfg: LabelConfig, dataset: DatasetRef) -> int:
     """N of min-votes:N, else the dataset's min_submitted (the overlap curators were asked for)."""
-    policy = parse_policy(cfg.policy)
-    return policy.min_votes or int((dataset.get("distribution") or {}).get("min_submitted") or 1)
+    return parse_policy(cfg.policy).min_votes or dataset.min_submitted
 
 
 # -- progress ---------------------------------------------------------------------------------------------
 
 
-def progress(ws: Any, name: str) -> dict[str, Any]:
+def progress(
+    ws: Any, dataset: str, *, store: ReviewStore | None = None, config: Any = None, **label_options: Any
+) -> dict[str, Any]:
     """Per-annotator counts and agreement so far, without writing anything."""
-    cfg = ws.config.label
-    client, dataset = open_dataset(ws, name, cfg)
-    snap = fetch_snapshot(client, dataset)
-    votes = snap.votes()
+    cfg = label_config(ws, config, label_options)
+    with using_store(ws.root, cfg, store) as review:
+        ref = find_dataset(review, dataset, cfg)
+        snap = review.snapshot(ref)
+    votes = votes_of(snap)
     per_record = Counter(v.record for v in votes)
-    need = int((dataset.get("distribution") or {}).get("min_submitted") or 1)
-    outs = R.outcomes(sorted(per_record), votes, parse_policy(cfg.policy), required_votes(cfg, dataset))
+    outs = R.outcomes(sorted(per_record), votes, parse_policy(cfg.policy), required_votes(cfg, ref))
     return {
-        "dataset": name,
-        "dataset_id": dataset["id"],
-        "url": snap.url,
-        "version": linked_version(dataset, ws.root),
+        "dataset": dataset,
+        "dataset_id": ref.id,
+        "url": ref.url,
+        "version": linked_version(ref, ws.root),
         "records": len(snap.record_ids),
-        "completed": sum(1 for n in per_record.values() if n >= need),
+        "completed": sum(1 for n in per_record.values() if n >= ref.min_submitted),
         "with_votes": len(per_record),
-        "min_submitted": need,
-        "annotators": snap.status_counts(),
+        "min_submitted": ref.min_submitted,
+        "annotators": status_counts(snap),
         "agreement": R.agreement_report(votes, cfg.issues),
         "disagreements": len(R.disagreements(outs)),
     }
@@ -150,51 +136,60 @@ def progress(ws: Any, name: str) -> dict[str, Any]:
 # -- pull -------------------------------------------------------------------------------------------------
 
 
-def pull(ws: Any, name: str, *, policy: str | None = None, min_agreement: float | None = None) -> PullResult:
-    """Turn the submitted reviews of an Argilla dataset into an `approved` version of the pushed version."""
-    cfg = ws.config.with_overrides({"label.policy": policy, "label.min_agreement": min_agreement}).label
-    client, dataset = open_dataset(ws, name, cfg)
-    parent = _parent_version(ws, dataset)
-    snap = fetch_snapshot(client, dataset)
-    votes = snap.votes()
+def pull(
+    ws: Any, dataset: str, *, name: str | None = None, store: ReviewStore | None = None, config: Any = None, **label_options: Any
+) -> PullResult:
+    """Turn the submitted reviews of a review dataset into an `approved` version of the pushed version.
+
+    `label_options` are `LabelConfig` fields (policy, min_agreement, agreement_metric, ...) laid over
+    `config` (default: the workspace's); `name` tags the approved version (moving the tag).
+    """
+    cfg = label_config(ws, config, label_options)
+    with using_store(ws.root, cfg, store) as review:
+        ref = find_dataset(review, dataset, cfg)
+        parent = _parent_version(ws, ref)
+        snap = review.snapshot(ref)
+    votes = votes_of(snap)
     if not votes:
-        raise InputError(_no_votes_message(name, snap), hint=f"curators submit in the UI: {snap.url}; check `assay label progress {name}`")
-    need = required_votes(cfg, dataset)
+        raise InputError(_no_votes_message(dataset, snap), hint=f"curators submit in the UI: {ref.url}; check `assay label progress {dataset}`")
+    need = required_votes(cfg, ref)
     data = parent.data().collect()
     outs = R.outcomes(data.get_column(ID).to_list(), votes, parse_policy(cfg.policy), need)
     report = R.agreement_report(votes, cfg.issues)
     disagree = R.disagreements(outs)
     _gate(cfg, report, disagree)
     kept, rejects = approved_frames(data, outs)
-    review = _review_manifest(cfg, snap, need, report, disagree, votes)
+    review_info = _review_manifest(cfg, snap, need, report, disagree, votes)
     write = ws.datasets.write(
         kept,
         kind="approved",
-        config={"label": {"dataset": name, "policy": cfg.policy, "required_votes": need,
+        config={"label": {"dataset": dataset, "policy": cfg.policy, "required_votes": need,
                           "min_agreement": cfg.min_agreement, "agreement_metric": cfg.agreement_metric}},
         rejects=rejects,
         parents=[parent.id],
         counts=_counts(data.height, kept.height, rejects),
-        extra={"review": review},
+        extra={"review": review_info},
     )
+    if name:
+        ws.datasets.tag(write.version.id, name)
     reasons = dict(Counter(rejects.get_column("reason").to_list()))
-    return PullResult(write.version.id, write.created, name, dataset["id"], parent.id, cfg.policy, need, kept.height,
+    return PullResult(write.version.id, write.created, dataset, ref.id, parent.id, cfg.policy, need, kept.height,
                       reasons, int(kept.get_column("review_corrected").sum()), report,
-                      disagree[:SHOWN_DISAGREEMENTS], review["responses_sha256"])
+                      disagree[:SHOWN_DISAGREEMENTS], review_info["responses_sha256"], name)
 
 
-def _parent_version(ws: Any, dataset: dict) -> Any:
+def _parent_version(ws: Any, dataset: DatasetRef) -> Any:
     version = linked_version(dataset, ws.root)
     if version is None:
         raise ConfigError(
-            f"the Argilla dataset `{dataset['name']}` is not linked to an assay version (it was not pushed by assay)",
+            f"the Argilla dataset `{dataset.name}` is not linked to an assay version (it was not pushed by assay)",
             hint="push a version with `assay label push VERSION --dataset NAME` and review that dataset",
         )
     try:
         return ws.datasets.get(version)
     except NotFoundError as exc:
         raise NotFoundError(
-            f"the Argilla dataset `{dataset['name']}` reviews version {version}, which is not in this workspace",
+            f"the Argilla dataset `{dataset.name}` reviews version {version}, which is not in this workspace",
             hint="pull from the workspace that pushed it (--workspace)",
         ) from exc
 
@@ -228,14 +223,14 @@ def _gate(cfg: LabelConfig, report: dict, disagree: list[dict]) -> None:
 
 def _review_manifest(cfg: LabelConfig, snap: Snapshot, need: int, report: dict, disagree: list, votes: list) -> dict:
     return {
-        "argilla": {"dataset": snap.dataset["name"], "dataset_id": snap.dataset["id"], "url": snap.url,
+        "argilla": {"dataset": snap.dataset.name, "dataset_id": snap.dataset.id, "url": snap.dataset.url,
                     "workspace": cfg.workspace},
         "policy": cfg.policy,
         "required_votes": need,
         "min_agreement": cfg.min_agreement,
         "agreement_metric": cfg.agreement_metric,
         "agreement": report,
-        "responses": {"submitted": len(votes), "records": len(snap.record_ids), "by_annotator": snap.status_counts()},
+        "responses": {"submitted": len(votes), "records": len(snap.record_ids), "by_annotator": status_counts(snap)},
         "responses_sha256": R.snapshot_sha256(votes),
         "disagreements": disagree[:SHOWN_DISAGREEMENTS],
         "disagreements_total": len(disagree),

@@ -1,7 +1,8 @@
-"""`assay label push`: a dataset version → an Argilla dataset that curators review (DESIGN §6).
+"""`assay label push`: a dataset version → a review dataset that curators review (DESIGN §6).
 
 Record ids are the row ids, and a push first asks which ids the dataset already holds, so a repeated
-or interrupted push adds only what is missing and never duplicates a record.
+or interrupted push adds only what is missing and never duplicates a record. The review server is
+reached only through a `ReviewStore` (store.py): Argilla by default, any other store when given.
 
     >>> result = push(Workspace.open(), "train-v1", sample=200)  # doctest: +SKIP
     >>> result.dataset, result.added, result.records_per_s  # doctest: +SKIP
@@ -11,24 +12,23 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import polars as pl
 
-from assay.errors import ConfigError
 from assay.label import signals as S
-from assay.label.client import connect, dataset_url, find_dataset, request, resolve_connection, workspace_id
+from assay.label.client import using_store
 from assay.label.config import LabelConfig
-from assay.label.links import VERSION_KEY, write_link
-from assay.label.spec import Spec, build_spec, differences, guidelines, spec_from_server, to_settings
+from assay.label.links import write_link
+from assay.label.spec import Spec, build_spec, guidelines
+from assay.label.store import ReviewRecord, ReviewStore
 from assay.schema import ID, MESSAGES, content_columns, content_text
 from assay.settings import prefixed
 from assay.store.manifest import now_iso
 
-Progress = Callable[[int, int], None]
-PAGE = 1000  # records per listing request (argilla-server's maximum)
+Progress = Callable[[int, int], None]  # (records sent, records to send)
 
 
 @dataclass(frozen=True)
@@ -57,34 +57,45 @@ def push(
     ref: str,
     *,
     dataset: str | None = None,
+    store: ReviewStore | None = None,
+    config: Any = None,
     progress: Progress | None = None,
-    **overrides: Any,
+    **label_options: Any,
 ) -> PushResult:
-    """Push a version's rows (optionally a prioritised sample) into an Argilla dataset for review.
+    """Push a version's rows (optionally a prioritised sample) into a review dataset.
 
-    `overrides` are `LabelConfig` fields (sample, priority, vectors, min_submitted, ...); None keeps the
-    workspace's value.
+    `config` is an `AssayConfig` (default: the workspace's); `label_options` are `LabelConfig` fields
+    (sample, priority, vectors, min_submitted, ...) laid over it, None keeping its value. `store`
+    defaults to the workspace's Argilla server.
     """
-    cfg = ws.config.with_overrides(prefixed("label", overrides)).label
+    cfg = (config or ws.config).with_overrides(prefixed("label", label_options)).label
     version = ws.datasets.get(ref)
     rows = select_rows(version, cfg)
     spec = build_spec(version.data().collect_schema(), cfg, vectors=cfg.vectors)
-    client = connect(resolve_connection(ws.root, cfg))
     name = dataset or version.id
-    explicit = overrides.get("min_submitted") is not None
-    ds, created = ensure_dataset(client, name, spec, version.id, cfg, content_columns(rows.schema), explicit)
-    have = existing_ids(client, ds["id"])
-    missing = rows.filter(~pl.col(ID).is_in(list(have)))
-    began = time.perf_counter()
-    upload(client, name, cfg, missing, spec, progress)
-    seconds = time.perf_counter() - began
-    url = dataset_url(client, ds["id"])
-    link = {"version": version.id, "dataset_id": ds["id"], "server": str(client.api_url), "workspace": cfg.workspace,
-            "pushed_at": now_iso(), "records": len(have) + missing.height, "url": url}
+    text = guidelines(version.id, cfg, content_columns(rows.schema))
+    with using_store(ws.root, cfg, store) as review:
+        ds, created = review.ensure_dataset(name, spec, version_id=version.id, guidelines=text,
+                                            strict_overlap=_asked_overlap(ws, cfg, label_options))
+        have = review.existing_ids(ds)
+        missing = rows.filter(~pl.col(ID).is_in(list(have)))
+        began = time.perf_counter()
+        if missing.height:
+            sent = (lambda done: progress(done, missing.height)) if progress else None
+            review.upload(ds, review_records(missing, spec, cfg), batch_size=cfg.batch_size, sent=sent)
+        seconds = time.perf_counter() - began
+    link = {"version": version.id, "dataset_id": ds.id, "server": ds.server, "workspace": cfg.workspace,
+            "pushed_at": now_iso(), "records": len(have) + missing.height, "url": ds.url}
     write_link(ws.root, name, link)
     rate = round(missing.height / seconds, 1) if missing.height and seconds > 0 else None
-    return PushResult(name, ds["id"], url, version.id, rows.height, rows.height - missing.height, missing.height,
+    return PushResult(name, ds.id, ds.url, version.id, rows.height, rows.height - missing.height, missing.height,
                       created, cfg.vectors, cfg.priority, round(seconds, 2), rate)
+
+
+def _asked_overlap(ws: Any, cfg: LabelConfig, label_options: dict[str, Any]) -> bool:
+    """Whether this push asked for its own `min_submitted` (an option, or a configuration other than
+    assay.toml's); if not, an existing dataset keeps the overlap it was created with."""
+    return label_options.get("min_submitted") is not None or cfg.min_submitted != ws.config.label.min_submitted
 
 
 def select_rows(version: Any, cfg: LabelConfig) -> pl.DataFrame:
@@ -96,104 +107,24 @@ def select_rows(version: Any, cfg: LabelConfig) -> pl.DataFrame:
     return ordered.head(cfg.sample) if cfg.sample else ordered
 
 
-# -- the Argilla dataset ------------------------------------------------------------------------------------
-
-
-def ensure_dataset(
-    client: Any, name: str, spec: Spec, version_id: str, cfg: LabelConfig, content: tuple, explicit_overlap: bool = True
-) -> tuple[dict, bool]:
-    """The review dataset: verified when it exists (same shape, same version), else created whole.
-
-    An existing dataset keeps its own `min_submitted` unless this push asked for one explicitly.
-    """
-    found = find_dataset(client, name, cfg.workspace)
-    if found is not None and found["status"] == "draft":
-        request(client, "DELETE", f"/api/v1/datasets/{found['id']}")  # an earlier push died while creating it
-        found = None
-    if found is not None:
-        check_dataset(client, found, spec if explicit_overlap else {**spec, "min_submitted": None}, version_id)
-        return found, False
-    return create_dataset(client, name, spec, version_id, cfg, content), True
-
-
-def server_spec(client: Any, dataset: dict) -> Spec:
-    """The spec of an existing dataset, read over REST."""
-    base = f"/api/v1/datasets/{dataset['id']}"
-    return spec_from_server(
-        dataset,
-        request(client, "GET", f"{base}/fields")["items"],
-        request(client, "GET", f"{base}/questions")["items"],
-        request(client, "GET", f"/api/v1/me/datasets/{dataset['id']}/metadata-properties")["items"],
-        request(client, "GET", f"{base}/vectors-settings")["items"],
-    )
-
-
-def check_dataset(client: Any, dataset: dict, spec: Spec, version_id: str) -> None:
-    """Refuse to push into a dataset of another shape, or one that reviews another version."""
-    diffs = differences(server_spec(client, dataset), spec)
-    if diffs:
-        raise ConfigError(
-            f"the Argilla dataset `{dataset['name']}` has a different schema from this push:\n  - " + "\n  - ".join(diffs),
-            hint="push under another name with --dataset NAME, or use the same options (--vectors, --min-submitted) "
-            "as the first push",
-        )
-    linked = (dataset.get("metadata") or {}).get(VERSION_KEY)
-    if linked and linked != version_id:
-        raise ConfigError(
-            f"the Argilla dataset `{dataset['name']}` reviews version {linked}, not {version_id}",
-            hint=f"push {version_id} under another name with --dataset NAME",
-        )
-    if not linked:  # a matching dataset made outside assay: from now on it reviews this version
-        metadata = {**(dataset.get("metadata") or {}), VERSION_KEY: version_id}
-        request(client, "PATCH", f"/api/v1/datasets/{dataset['id']}", json={"metadata": metadata})
-
-
-def create_dataset(client: Any, name: str, spec: Spec, version_id: str, cfg: LabelConfig, content: tuple) -> dict:
-    """Create and publish the dataset; on any failure remove what was created, so nothing half-made stays."""
-    import argilla as rg
-
-    workspace_id(client, cfg.workspace, create=True)
-    settings = to_settings(spec, guidelines(version_id, cfg, content))
-    try:
-        created = rg.Dataset(name=name, workspace=cfg.workspace, settings=settings, client=client).create()
-        request(client, "PATCH", f"/api/v1/datasets/{created.id}", json={"metadata": {VERSION_KEY: version_id}})
-    except BaseException:
-        leftover = find_dataset(client, name, cfg.workspace)
-        if leftover is not None:
-            request(client, "DELETE", f"/api/v1/datasets/{leftover['id']}")
-        raise
-    return request(client, "GET", f"/api/v1/datasets/{created.id}")
-
-
-def existing_ids(client: Any, dataset_id: str) -> set[str]:
-    """External ids (= row ids) already in the dataset."""
-    ids: set[str] = set()
-    while True:
-        page = request(client, "GET", f"/api/v1/datasets/{dataset_id}/records", params={"offset": len(ids), "limit": PAGE})
-        ids.update(item["external_id"] for item in page["items"])
-        if len(page["items"]) < PAGE:
-            return ids
-
-
 # -- records ------------------------------------------------------------------------------------------------
 
 
-def upload(client: Any, name: str, cfg: LabelConfig, rows: pl.DataFrame, spec: Spec, progress: Progress | None) -> None:
-    """Send rows in batches of `cfg.batch_size`; each batch is one bulk request (all or nothing)."""
+def review_records(rows: pl.DataFrame, spec: Spec, cfg: LabelConfig) -> Iterator[ReviewRecord]:
+    """The rows as review records, embedded `cfg.batch_size` at a time when the spec has vectors.
+
+    A generator, so that embedding and uploading take turns and progress moves from the first batch.
+    """
     if rows.height == 0:
         return
-    dataset = client.datasets(name=name, workspace=cfg.workspace)
-    embedder = _embedder(cfg) if spec["vectors"] else None
-    texts = rows.select(content_text(content_columns(rows.schema))).to_series().to_list() if embedder else []
-    done = 0
+    vector_name = next(iter(spec["vectors"]), None)
+    embedder = _embedder(cfg) if vector_name else None
     for start in range(0, rows.height, cfg.batch_size):
         batch = rows.slice(start, cfg.batch_size)
-        vectors = embedder(texts[start : start + cfg.batch_size]) if embedder else [None] * batch.height
-        models = [_model(dataset, to_record(row, spec, cfg, vec)) for row, vec in zip(batch.iter_rows(named=True), vectors, strict=True)]
-        client.api.records.bulk_upsert(dataset_id=dataset.id, records=models)
-        done += batch.height
-        if progress:
-            progress(done, rows.height)
+        texts = batch.select(content_text(content_columns(batch.schema))).to_series().to_list() if embedder else []
+        vectors = embedder(texts) if embedder else [None] * batch.height
+        for row, vector in zip(batch.iter_rows(named=True), vectors, strict=True):
+            yield to_record(row, spec, cfg, {vector_name: vector} if vector is not None and vector_name else {})
 
 
 def _embedder(cfg: LabelConfig):
@@ -202,21 +133,14 @@ def _embedder(cfg: LabelConfig):
     return Embedder(cfg.vector_model)
 
 
-def _model(dataset: Any, record: Any) -> Any:
-    record.dataset = dataset
-    return record.api_model()
-
-
-def to_record(row: dict, spec: Spec, cfg: LabelConfig, vector: list[float] | None) -> Any:
-    """One row → an argilla.Record whose id is the row id (Argilla's external_id)."""
-    import argilla as rg
-
-    return rg.Record(
+def to_record(row: dict, spec: Spec, cfg: LabelConfig, vectors: dict[str, list[float]]) -> ReviewRecord:
+    """One row → a review record whose id is the row id."""
+    return ReviewRecord(
         id=row[ID],
         fields=record_fields(row, spec),
         metadata=record_metadata(row, spec),
-        suggestions=[rg.Suggestion(**s) for s in suggestions(row, cfg)],
-        vectors={next(iter(spec["vectors"])): vector} if vector is not None else {},
+        suggestions=suggestions(row, cfg),
+        vectors=vectors,
     )
 
 

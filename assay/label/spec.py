@@ -2,7 +2,7 @@
 
 A spec is built from the version's schema (no server needed), compared with what an existing Argilla
 dataset holds (so a push into a dataset of another shape is refused with the differences named), and
-turned into `argilla.Settings` only at the edge (`to_settings`).
+turned into the server's own representation only by the review store (`argilla_rest.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,13 @@ VECTOR_NAME, VECTOR_DIMS = "embedding", 384
 # metadata names derived from the signals (signals.py) besides the q_* columns, with their types
 DERIVED_METADATA = {"pii_any": "terms", "pii_count": "integer", "cluster_size": "integer", "quality_score": "float", "priority": "float"}
 FIELD_TITLES = {PROMPT: "Prompt", RESPONSE: "Response", MESSAGES: "Conversation", TEXT: "Text"}
+# question → (title, description) shown to reviewers
+QUESTION_TEXT: dict[str, tuple[str, str | None]] = {
+    "decision": ("Decision", "approve, reject, or edit (then fill in corrected_response)"),
+    "corrected_response": ("Corrected response", "Only for `edit`: the full corrected text"),
+    "quality": ("Quality", None),
+    "issues": ("Issues", None),
+}
 
 
 def build_spec(schema: pl.Schema | dict, cfg: LabelConfig, *, vectors: bool) -> Spec:
@@ -56,24 +63,6 @@ def metadata_spec(schema: pl.Schema | dict) -> dict[str, str]:
         if name.startswith("q_") and dtype.is_numeric():
             out[name] = "integer" if dtype.is_integer() else "float"
     return {**out, **DERIVED_METADATA}
-
-
-def spec_from_server(dataset: dict, fields: list, questions: list, metadata: list, vectors: list) -> Spec:
-    """The spec of an existing Argilla dataset, from its REST representation."""
-    def options(settings: dict) -> list:
-        return [o["value"] for o in settings.get("options") or []]
-
-    return {
-        "fields": {f["name"]: {"type": f["settings"]["type"], "required": f["required"]} for f in fields},
-        "questions": {
-            q["name"]: {"type": q["settings"]["type"], "required": q["required"]}
-            | ({"options": options(q["settings"])} if q["settings"].get("options") else {})
-            for q in questions
-        },
-        "metadata": {m["name"]: m["settings"]["type"] for m in metadata},
-        "vectors": {v["name"]: v["dimensions"] for v in vectors},
-        "min_submitted": (dataset.get("distribution") or {}).get("min_submitted"),
-    }
 
 
 def differences(server: Spec, wanted: Spec) -> list[str]:
@@ -119,32 +108,3 @@ def guidelines(version_id: str, cfg: LabelConfig, content: tuple[str, ...]) -> s
         parts += ["", cfg.guidelines]
     parts += ["", f"_assay version: {version_id}_"]
     return "\n".join(parts)
-
-
-def to_settings(spec: Spec, guideline_text: str):
-    """argilla.Settings for a spec (imports argilla: call only once connected)."""
-    import argilla as rg
-
-    fields = [
-        (rg.ChatField if f["type"] == "chat" else rg.TextField)(name=name, title=FIELD_TITLES.get(name, name), required=f["required"])
-        for name, f in spec["fields"].items()
-    ]
-    q = spec["questions"]
-    questions = [
-        rg.LabelQuestion(name="decision", title="Decision", labels=q["decision"]["options"], description="approve, reject, or edit (then fill in corrected_response)"),
-        rg.TextQuestion(name="corrected_response", title="Corrected response", required=False, description="Only for `edit`: the full corrected text"),
-        rg.RatingQuestion(name="quality", title="Quality", values=q["quality"]["options"], required=False),
-        rg.MultiLabelQuestion(name="issues", title="Issues", labels=q["issues"]["options"], required=False),
-    ]
-    kinds = {"terms": rg.TermsMetadataProperty, "integer": rg.IntegerMetadataProperty, "float": rg.FloatMetadataProperty}
-    metadata = [kinds[kind](name=name) for name, kind in spec["metadata"].items()]
-    vectors = [rg.VectorField(name=name, dimensions=dims) for name, dims in spec["vectors"].items()]
-    return rg.Settings(
-        fields=fields,
-        questions=questions,
-        metadata=metadata,
-        vectors=vectors,
-        guidelines=guideline_text,
-        allow_extra_metadata=False,
-        distribution=rg.TaskDistribution(min_submitted=spec["min_submitted"]),
-    )

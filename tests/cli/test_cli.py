@@ -6,6 +6,7 @@ import pytest
 
 from tests.conftest import run_cli, run_json, sentence, write_jsonl
 
+
 def _commands(group=None, prefix=()):
     """Every leaf command of the real app, so a new command cannot escape these checks."""
     import typer

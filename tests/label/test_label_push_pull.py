@@ -238,11 +238,15 @@ def test_cli_round_trip(reviewed):
     assert json.loads(result.stdout)["records"] == 12
     low = runner.invoke(app, ["label", "pull", "pp-reviewed", "--min-agreement", "0.9", *base])
     assert low.exit_code == 1 and "agreement too low" in json.loads(low.stdout)["error"]
-    ok = runner.invoke(app, ["label", "pull", "pp-reviewed", "--policy", "min-votes:2", *base])
+    ok = runner.invoke(app, ["label", "pull", "pp-reviewed", "--policy", "min-votes:2", "--name", "train-approved", *base])
     assert ok.exit_code == 0, ok.output
     version = json.loads(ok.stdout)["version"]
-    shown = runner.invoke(app, ["data", "show", version, *base])
-    assert json.loads(shown.stdout)["manifest"]["kind"] == "approved"
+    shown = runner.invoke(app, ["data", "show", "train-approved", *base])
+    assert json.loads(shown.stdout)["manifest"]["kind"] == "approved" and json.loads(shown.stdout)["manifest"]["id"] == version
+    moved = runner.invoke(app, ["label", "pull", "pp-reviewed", "--name", "train-approved", *base])
+    assert moved.exit_code == 0, moved.output
+    shown = runner.invoke(app, ["data", "show", "train-approved", *base])
+    assert json.loads(shown.stdout)["manifest"]["id"] == json.loads(moved.stdout)["version"] != version
     bad = runner.invoke(app, ["label", "pull", "pp-reviewed", "--policy", "most", *base])
     assert bad.exit_code == 2
     for command in (["push"], ["pull"], ["progress"], ["serve"], ["stop"], ["status"], ["users", "add"]):

@@ -104,7 +104,6 @@ def test_same_run_in_two_workspaces_gives_one_id_and_a_moved_workspace_loads(tmp
 def test_train_cli_works_on_a_fresh_workspace_config(tmp_path: Path, tiny_base: Path) -> None:
     """The generated assay.toml (empty [train.prompt_tuning] and [train.full] tables) does not block training."""
     from assay.workspace import Workspace
-
     from tests.conftest import run_json
 
     ws, _ = Workspace.init(tmp_path / "ws")
