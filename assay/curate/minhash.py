@@ -1,7 +1,7 @@
 """MinHash LSH near-duplicate detection over many texts at once (DESIGN §5, "MinHash near-dedup").
 
 Stages, each a small function over arrays: signatures of every text (`minhash_signatures`,
-tokens from `minhash_tokens`) -> exact copies grouped under their first copy -> LSH band
+tokens from `assay.curate.words`) -> exact copies grouped under their first copy -> LSH band
 buckets of first copies -> candidate pairs (`minhash_lsh`) -> true Jaccard of the candidates'
 shingle sets -> connected components of the verified pairs -> one kept row per component.
 Every dropped row records the kept row it duplicates and their true Jaccard similarity, so
@@ -64,8 +64,8 @@ class MinHashConfig(BaseModel):
         description="Row kept per cluster: `first` in input order, `longest` text (ties: content hash), "
         "or highest `score` (ties: longest, then content hash).",
     )
-    bands: int | None = Field(None, ge=1, description="LSH bands; unset: chosen from threshold and num_perm.")
-    rows: int | None = Field(None, ge=1, description="Rows per LSH band; set together with `bands`.")
+    bands: int | None = Field(None, ge=1, examples=[18], description="LSH bands; unset: chosen from threshold and num_perm (set together with `rows`).")
+    rows: int | None = Field(None, ge=1, examples=[6], description="Rows per LSH band; set together with `bands`.")
 
     @model_validator(mode="after")
     def _bands_and_rows(self) -> MinHashConfig:

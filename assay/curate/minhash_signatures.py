@@ -1,7 +1,7 @@
 """Shingles and MinHash signatures for many documents at once.
 
 Everything here works on flat arrays over a chunk of documents (token hashes from
-`minhash_tokens`, arithmetic in numpy); no Python object is built per document. A shingle is
+`assay.curate.words`, arithmetic in numpy); no Python object is built per document. A shingle is
 n consecutive token hashes folded by a polynomial mod 2**64 (kept whole for exact Jaccard);
 its high 32 bits feed the permutations. The permutation scheme is datasketch's "affine32" (its
 default since 2.0): the 32-bit hash is pre-mixed with the MurmurHash3 finaliser, then
@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from assay.curate.minhash_parallel import parallel_map
-from assay.curate.minhash_tokens import ramp, token_hashes
+from assay.curate.words import ramp, token_hashes
 
 # Odd 64-bit multiplier for the polynomial that folds n token hashes into one shingle hash.
 _POLY = np.uint64(0x9E3779B97F4A7C15)

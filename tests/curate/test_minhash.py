@@ -17,7 +17,7 @@ from assay.curate import minhash_signatures
 from assay.curate.minhash import MinHashConfig, near_duplicates, near_duplicates_against
 from assay.curate.minhash_lsh import components, jaccard, lsh_params
 from assay.curate.minhash_signatures import permutations, shingles_of, signatures, signatures_of
-from assay.curate.minhash_tokens import token_hashes
+from assay.curate.words import token_hashes
 from assay.errors import ConfigError, InputError
 
 VOCAB = [f"w{k}" for k in range(400)]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-import assay.curate.steps.quality as Q
+import assay.curate.steps.quality.signals as Q
 from assay.curate.steps import StepContext
 from assay.curate.steps.base import REGISTRY
 from assay.curate.steps.quality import CHECK_ORDER, QualityConfig, quality, word_signals

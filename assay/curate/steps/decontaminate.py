@@ -1,5 +1,8 @@
 """Decontamination: training rows that share a long word n-gram with any eval row.
 
+Words are Unicode words (`assay.curate.words.word_hashes`), the tokenisation near-dedup uses, so
+case and punctuation never hide an overlap.
+
 The runner loads the eval sets (files or versions) and hands them over in the step context,
 so the step itself stays a pure function of frames.
 """
