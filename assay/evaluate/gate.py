@@ -126,9 +126,10 @@ def forgetting_rules(result: CheckResult, policy: PolicyConfig) -> list[str]:
     rules, out = policy.forgetting, []
     if not rules.enabled:
         return out
-    ppl = _get(result, "perplexity_ratio")
-    if ppl is not None and ppl.candidate > rules.max_perplexity_ratio:
-        out.append(f"perplexity on general text rose to {ppl.candidate:.3f}x the baseline's (> {rules.max_perplexity_ratio}x)")
+    ppl = _get(result, "perplexity_ratio")  # candidate/baseline: the perplexities; delta: their ratio
+    if ppl is not None and ppl.delta is not None and ppl.delta > rules.max_perplexity_ratio:
+        out.append(f"perplexity on general text rose to {ppl.delta:.3f}x the baseline's ({ppl.candidate:.2f} vs "
+                   f"{ppl.baseline:.2f}; at most {rules.max_perplexity_ratio}x allowed)")
     for name in ("acc", "acc_norm"):
         m = _get(result, name)
         if m is not None and m.delta is not None and m.delta < -rules.max_accuracy_drop:
@@ -142,8 +143,8 @@ def bias_rules(result: CheckResult, policy: PolicyConfig) -> list[str]:
     if not rules.enabled:
         return out
     limits = (("pct_stereotype", rules.max_pct_stereotype_increase, "{:.2f} points"),
-              ("bbq_bias_ambig", rules.max_bbq_ambiguous_bias_increase, "{:+.3f}"),
-              ("counterfactual_flip_rate", rules.max_counterfactual_flip_increase, "{:+.3f}"))
+              ("bbq_amb_bias_score", rules.max_bbq_ambiguous_bias_increase, "{:+.3f}"),
+              ("counterfactual_answer_change_rate", rules.max_counterfactual_flip_increase, "{:+.3f}"))
     for name, limit, fmt in limits:
         m = _get(result, name)
         if m is not None and m.delta is not None and m.delta > limit:
@@ -151,7 +152,15 @@ def bias_rules(result: CheckResult, policy: PolicyConfig) -> list[str]:
     return out
 
 
+def contamination_rules(result: CheckResult, policy: PolicyConfig) -> list[str]:
+    if not policy.contamination.enabled:
+        return []
+    return [f"eval set {s['name']} is contaminated: {s['overlapping_rows']} of {s['rows']} rows overlap the training data"
+            for s in result.details.get("sets", []) if s.get("invalid")]
+
+
 RULES: dict[str, Rule] = {
+    "contamination": contamination_rules,
     "task": task_rules,
     "overfitting": overfitting_rules,
     "memorisation": memorisation_rules,
