@@ -12,13 +12,12 @@ That venv is shared by every workspace of the user (`server_venv_dir()`: in the 
 $ASSAY_ARGILLA_VENV).
 """
 
+from assay.label.server.admin import add_user, server_status
 from assay.label.server.manager import (
     DEFAULT_PORT,
     ServerInfo,
-    add_user,
     load_secrets,
     require_server,
-    server_status,
     start_server,
     stop_server,
 )
