@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from assay import __version__
-from assay.cli import common, curate, data, evaluate, label, models, train, workspace
+from assay.cli import batch, common, curate, data, evaluate, label, models, train, workspace
 from assay.cli.common import JsonOpt, WorkspaceOpt
 
 
@@ -34,7 +34,7 @@ app = typer.Typer(
     help="Curate, review, train and gate fine-tuning data and models. Every command takes --workspace and --json.",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
 
@@ -65,6 +65,7 @@ app.add_typer(label.app, name="label")
 app.add_typer(train.app, name="train")
 app.add_typer(models.app, name="models")
 app.add_typer(evaluate.app, name="eval")
+app.add_typer(batch.app, name="batch")
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ REQUEST = "request.json"
 
 def run_training(
     ws: Any, data_ref: str, base: str | None = None, cfg: TrainConfig | None = None, *, name: str | None = None,
-    progress: bool = True,
+    progress: bool = True, extra_manifest: dict[str, Any] | None = None,
 ) -> str:
     """Train on workspace dataset versions and register the result; returns the model version id.
 
@@ -31,7 +31,8 @@ def run_training(
     choice and the kinds of all versions are recorded in the model's manifest. A run killed
     midway resumes when the same command is run again (its folder is keyed by the resolved config).
     `name` tags the model version (moving the tag if it named another version). `cfg` defaults to the
-    workspace's `[train]` settings; `base` overrides `cfg.base`.
+    workspace's `[train]` settings; `base` overrides `cfg.base`. `extra_manifest` adds provenance (e.g.
+    the batch, or why review was skipped) to the model's manifest.
     """
     cfg = cfg or ws.config.train
     versions = _resolve_versions(ws, data_ref, cfg)
@@ -53,7 +54,7 @@ def run_training(
     manifest = result.manifest | {
         "datasets": {v.id: {"kind": v.kind} for v in versions.values()},
         "unreviewed_datasets": unreviewed,
-    }
+    } | {k: v for k, v in (extra_manifest or {}).items() if v is not None}
     model = ws.models.register(result.output_dir, manifest, parents=sorted(frames))
     if name:
         ws.models.tag(model.id, name)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from assay.evaluate.report_html import plots, provenance, summary, tables
 from assay.evaluate.report_html.fmt import as_dict, dicts, e
 
-_CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2433;padding:0 1rem}
+CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2433;padding:0 1rem}
 h1{font-size:1.5rem;margin-bottom:.3rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #dde}
 h3{font-size:1rem;margin:1.4rem 0 .4rem}h4{font-size:.85rem;margin:.6rem 0 .2rem;color:#475467}
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #dde;padding:.25rem .6rem;text-align:left;vertical-align:top}
@@ -55,7 +55,7 @@ def _head(report: dict) -> str:
     return (
         f"<!doctype html><html lang=en><head><meta charset=utf-8>"
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>assay evaluation {e(model_id)} {e(report.get('report') or '')}</title><style>{_CSS}</style></head>"
+        f"<title>assay evaluation {e(model_id)} {e(report.get('report') or '')}</title><style>{CSS}</style></head>"
     )
 
 
