@@ -21,8 +21,9 @@ RANKS = {
     "evaluate": 5,
     "config": 6,
     "workspace": 7,
-    "demo": 8, "batch": 8,
-    "cli": 9, "__main__": 10,
+    "batch": 8,
+    "demo": 9,
+    "cli": 10, "__main__": 11,
 }
 # The review stage embeds records for similarity search only when asked (`--vectors`), in one module.
 TORCH_IN_LABEL = "assay/label/embed.py"

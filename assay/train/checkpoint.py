@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from assay.errors import AssayError
+from assay.errors import AssayError, ConfigError
 from assay.store.atomic import STAGING_PREFIX, publish_dir, staging_dir, write_bytes_atomic
 
 CHECKPOINTS, LATEST = "checkpoints", "latest"
@@ -181,3 +181,14 @@ def load_latest(run_dir: Path) -> Checkpoint | None:
             hint=f"delete {run_dir} to start over",
         ) from exc
     return Checkpoint(folder, state)
+
+
+def resume_point(run_dir: Path, fingerprint: str) -> Checkpoint | None:
+    """The latest checkpoint of this run folder, refused when it belongs to a different run."""
+    found = load_latest(run_dir)
+    if found is not None and found.state.get("fingerprint") != fingerprint:
+        raise ConfigError(
+            f"{run_dir} holds a checkpoint of a different run (config, base model, data or number of processes differ)",
+            hint="use a new run folder, or delete this one to start over",
+        )
+    return found

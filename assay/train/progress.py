@@ -44,6 +44,19 @@ class MetricsLog:
         return [json.loads(line) for line in self.path.read_text(encoding="utf-8").splitlines() if line]
 
 
+class NullMetricsLog(MetricsLog):
+    """The metrics log of a process other than the main one: counts nothing, writes nothing."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        return None
+
+    def records(self) -> list[dict[str, Any]]:
+        return []
+
+
 def _truncate(path: Path, keep: int) -> int:
     """Keep the first `keep` lines (those a checkpoint covers); a fresh run starts empty."""
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.is_file() else []

@@ -12,6 +12,7 @@ import torch
 from assay.errors import ConfigError, InputError
 from assay.train import load_train_config, train
 from assay.train import recipe as recipe_module
+from assay.train import step as step_module
 
 from .helpers import pair_frame, quick_config, text_frame
 
@@ -130,8 +131,8 @@ def test_early_stopping_keeps_the_best_weights(tiny_base: Path, tmp_path: Path, 
     scripted = iter([1.0, 0.5, 0.9, 0.8, 0.7])
     snapshots = []
 
-    def fake_validation(model, rows, *, run, loop):
-        snapshots.append(methods.trainable_state(recipe_module._unwrap(run)))
+    def fake_validation(model, rows, **kwargs):
+        snapshots.append(methods.trainable_state(model))
         return next(scripted)
 
     monkeypatch.setattr(recipe_module, "validation_loss", fake_validation)
@@ -152,7 +153,7 @@ def test_out_of_memory_suggests_smaller_settings(tiny_base: Path, tmp_path: Path
     def boom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory")
 
-    monkeypatch.setattr(recipe_module, "_loss", boom)
+    monkeypatch.setattr(step_module, "micro_batch_loss", boom)
     with pytest.raises(ConfigError, match="out of memory") as info:
         run(tiny_base, tmp_path)
     assert "gradient_checkpointing" in info.value.hint and "batch_size" in info.value.hint

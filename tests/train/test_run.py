@@ -12,6 +12,8 @@ from assay.train.run import run_training
 
 from .helpers import pair_frame, quick_config, text_frame
 
+# peft 0.21 reads transformers' deprecated `is_gradient_checkpointing` when loading an adapter.
+pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
 
 @pytest.fixture
 def workspace(tmp_path: Path):
