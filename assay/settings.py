@@ -99,9 +99,10 @@ def validate(model: type[M], data: Mapping[str, Any], *, source: str, prefix: Ke
     return value
 
 
-def check(model: type[M], data: Mapping[str, Any], *, prefix: Key = ()) -> tuple[M | None, list[str]]:
+def check(model: type[M], data: Mapping[str, Any], *, prefix: Key = (), repaired: bool = False) -> tuple[M | None, list[str]]:
     """(the validated model or None, every problem). Conflicts are checked on a copy whose broken
-    fields fall back to their defaults, leaving out those that would only repeat a field error."""
+    fields fall back to their defaults, leaving out those that would only repeat a field error.
+    With `repaired=True` that copy is returned instead of None, so callers can check further."""
     try:
         value = model.model_validate(data)
         return value, [msg for msg, _ in conflicts_of(value, prefix)]
@@ -110,13 +111,13 @@ def check(model: type[M], data: Mapping[str, Any], *, prefix: Key = ()) -> tuple
     problems = [_describe(model, err, prefix) for err in errors]
     broken = {tuple(err["loc"]) for err in errors}
     try:
-        repaired = model.model_validate(_drop_keys(data, broken))
+        fixed = model.model_validate(_drop_keys(data, broken))
     except ValidationError:
         return None, problems
-    for msg, keys in conflicts_of(repaired, prefix):
+    for msg, keys in conflicts_of(fixed, prefix):
         if not any(k[len(prefix):][: len(b)] == b for k in keys for b in broken):
             problems.append(msg)
-    return None, problems
+    return (fixed if repaired else None), problems
 
 
 def conflicts_of(value: BaseModel, prefix: Key = ()) -> list[tuple[str, list[Key]]]:

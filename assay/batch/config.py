@@ -118,11 +118,11 @@ def load_batch(ws: Any, path: Path) -> Batch:
     own = {k: raw.pop(k) for k in OWN_TABLES if k in raw}
     base_dir = Path(path).absolute().parent
     raw = _paths_relative_to_file(raw, base_dir)
-    file, problems = check(BatchFile, own)
+    file, problems = check(BatchFile, own, repaired=True)
     data = derive_seeds(deep_merge(read_toml(ws.config_path) if ws.config_path.exists() else {}, raw))
     if file is not None and file.batch.base:
         data = deep_merge(data, {"train": {"base": _relative(file.batch.base, base_dir)}})
-    config, more = check(AssayConfig, data)
+    config, more = check(AssayConfig, data, repaired=True)
     problems += more
     trains: dict[str, Any] = {}
     if file is not None:
