@@ -23,6 +23,7 @@ from assay.label.spec import FIELD_TITLES, QUESTION_TEXT, Spec
 from assay.label.store import DatasetRef, ReviewRecord, Sent, Snapshot, verify_existing
 
 PAGE = 1000  # records per listing request (argilla-server's maximum)
+RESPONSES_PER_REQUEST = 100  # argilla-server's maximum for /me/responses/bulk
 TIMEOUT_S = 120
 MIN_VISIBLE_OPTIONS = 3  # the SDK sets visible_options = len(options) from 3 options on, else leaves it unset
 
@@ -108,6 +109,20 @@ class ArgillaStore:
             snap.record_ids.append(item["external_id"])
             snap.responses += [(item["external_id"], users.get(r["user_id"], r["user_id"]), r) for r in item.get("responses") or []]
         return snap
+
+    # -- annotating (simulated curators) ------------------------------------------------------------------
+
+    def records(self, dataset: DatasetRef) -> list[dict]:
+        """Every record as the server returns it (id, external_id, fields, metadata, responses)."""
+        return list(self._records(dataset.id, include=["responses"]))
+
+    def submit(self, responses: list[dict[str, Any]]) -> int:
+        """Submit responses as the key's user: `[{"record_id": ..., "values": {question: value}}]`."""
+        for start in range(0, len(responses), RESPONSES_PER_REQUEST):
+            items = [{"record_id": r["record_id"], "status": "submitted", "values": {q: {"value": v} for q, v in r["values"].items()}}
+                     for r in responses[start : start + RESPONSES_PER_REQUEST]]
+            self.request("POST", "/api/v1/me/responses/bulk", json={"items": items})
+        return len(responses)
 
     # -- REST ---------------------------------------------------------------------------------------------
 
