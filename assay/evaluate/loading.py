@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import ConfigError, InputError, NotFoundError, require
+from assay.evaluate.promote import PROMOTED_ALIAS
 from assay.evaluate.scoring import Scorer, ScoringSettings
 
-PROMOTED_ALIAS = "production"
 CANDIDATE, BASELINE = "default", "baseline"
 
 
@@ -130,7 +130,15 @@ def _base(ws: Any, manifest: dict[str, Any]) -> Any:
     record = manifest.get("base")
     if not record or not record.get("sha256"):
         raise InputError(f"model version {manifest.get('id')} records no base model", hint="it was not trained by assay; retrain it")
-    return locate_base(record, cache_dir=ws.layout.model_cache)
+    sha, where = record["sha256"], record.get("path") or record.get("spec")
+    try:
+        return locate_base(record, cache_dir=ws.layout.model_cache)
+    except InputError as exc:
+        if sha[:12] in exc.message:  # already names the hash it needs (a changed base, a missing GGUF)
+            raise
+        # e.g. the base folder is gone: the bare error speaks of `--base`, which `eval` does not take
+        raise InputError(f"model version {manifest.get('id')}: its base model {where} (sha256 {sha[:12]}) cannot be loaded: {exc.message}",
+                         hint=f"put the base model it was trained on back at {where} (its sha256 must be {sha})") from exc
 
 
 def _candidate_network(model: Any, base: Any, settings: ScoringSettings) -> Any:

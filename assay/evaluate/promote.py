@@ -17,8 +17,11 @@ from typing import Any
 
 from assay.errors import CheckFailed, ConfigError
 from assay.evaluate.attest import read, verify
-from assay.evaluate.loading import PROMOTED_ALIAS
 from assay.store.manifest import now_iso
+
+# The alias `promote` moves by default, and what `--baseline promoted` reads. Defined here, not in
+# `loading`, so that `assay models promote | history` do not import torch.
+PROMOTED_ALIAS = "production"
 
 
 @dataclass

@@ -53,6 +53,7 @@ def evaluate_model(
     model = ws.models.get(model_ref)
     other = resolve_baseline(ws, model, baseline or cfg.baseline)
     loaded_suite = load_suite(suite or _path(cfg.suite))
+    loaded_suite.check_formats()
     loaded_policy = load_policy(policy or _path(cfg.policy))
     say(f"loading {model.id} and its baseline")
     began = time.monotonic()

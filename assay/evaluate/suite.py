@@ -152,6 +152,22 @@ class Suite(BaseModel):
             raise InputError(f"suite {self.path or '(default)'}: {len(missing)} file(s) not found:\n  - " + "\n  - ".join(missing),
                              hint="paths in a suite file are relative to the suite file; @probes/NAME names a shipped probe set")
 
+    def check_formats(self) -> None:
+        """Every named file reads in the format its setting expects, checked before any model loads (a
+        wrong column found after minutes of scoring wastes them); one error naming every bad file."""
+        readers = _readers()
+        problems: list[InputError] = []
+        for field, name in _named_files(self.config):
+            try:
+                readers[field](self.resolve(name))
+            except InputError as exc:
+                problems.append(exc)
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            raise InputError(f"suite {self.path or '(default)'}: {len(problems)} file(s) in the wrong format:\n  - "
+                             + "\n  - ".join(p.message for p in problems), hint="fix each file; the expected columns are named after it")
+
 
 def load_suite(path: Path | None) -> Suite:
     """A suite file (validated at once, every problem named), or the default suite when `path` is None."""
@@ -167,12 +183,27 @@ def load_suite(path: Path | None) -> Suite:
     return suite
 
 
+FILE_FIELDS = ("files", "text", "multiple_choice", "crows_pairs", "bbq", "counterfactual", "canaries")
+
+
+def _named_files(config: SuiteConfig) -> list[tuple[str, str]]:
+    """(setting, file name) of every file the enabled checks read."""
+    return [(field, name) for settings in config.enabled().values() for field in FILE_FIELDS
+            for name in getattr(settings, field, None) or []]
+
+
 def _file_settings(config: SuiteConfig) -> list[str]:
-    names: list[str] = []
-    for settings in config.enabled().values():
-        for field in ("files", "text", "multiple_choice", "crows_pairs", "bbq", "counterfactual", "canaries"):
-            names += list(getattr(settings, field, []) or [])
-    return names
+    return [name for _, name in _named_files(config)]
+
+
+def _readers() -> dict[str, Any]:
+    """Setting → the reader of its format (each raises InputError naming the file, the line and the columns)."""
+    from assay.evaluate import formats
+    from assay.evaluate.checks.rows import read_eval_file
+
+    return {"files": read_eval_file, "canaries": read_eval_file, "text": formats.read_texts,
+            "multiple_choice": formats.read_multiple_choice, "crows_pairs": formats.read_crows_pairs,
+            "bbq": formats.read_bbq, "counterfactual": formats.read_counterfactual}
 
 
 def _digest(data: bytes) -> str:
