@@ -172,3 +172,47 @@ def public_key(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None
         emit_json({"ok": True, "public_key": pem, "keyid": key_id(load_public_key(pem))})
     else:
         typer.echo(pem, nl=False)
+
+
+WATCH_EXAMPLE = """Examples:
+
+  assay eval watch production --data data/fresh-2026-12.jsonl
+
+  assay eval watch mv-1a2b3c4d5e6f --data ds-1a2b3c4d5e6f --batch batch.toml --json
+
+Exit codes: 0 within the policy's watch threshold, 1 crossed (the reason is printed), 2 bad input.
+"""
+
+
+@app.command("watch", epilog=WATCH_EXAMPLE)
+@handle_errors
+def watch(
+    model: Annotated[str, typer.Argument(help="Model version id, unique prefix, or alias (e.g. production).")],
+    data: Annotated[str, typer.Option("--data", help="Fresh data: files, a folder or glob (curated first), or a dataset version.")],
+    batch: Annotated[Path | None, typer.Option("--batch", help="Curate and score with this batch file's settings (default: the workspace's).")] = None,
+    suite: Annotated[Path | None, typer.Option("--suite", help="Suite whose task settings are used (default: eval.suite).", show_default=False)] = None,
+    policy: Annotated[Path | None, typer.Option("--policy", help="Policy with the primary metric and the watch threshold (default: eval.policy).", show_default=False)] = None,
+    config: ConfigOpt = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score a model on fresh data with the suite's task check and compare with its promotion report; the result
+    joins the model's monitoring history (`assay models show`). Exit 1 when the policy's watch threshold is crossed."""
+    from assay.evaluate.watch import watch as watch_api
+
+    ws = open_workspace(workspace)
+    if batch is not None:
+        from assay.batch import load_batch
+
+        cfg = load_batch(ws, batch).config
+    else:
+        cfg = settings(ws, config)
+    say = None if as_json else (lambda message: err.print(f"[dim]{escape(message)}[/]"))
+    result = watch_api(ws, model, data, config=cfg, suite=suite, policy=policy, progress=say)
+    if as_json:
+        emit_json({"ok": not result.crossed, **result.to_dict()})
+    else:
+        verdict = "[bold red]CROSSED[/]" if result.crossed else "[green]ok[/]"
+        out.print(f"{verdict} {result.model} on {result.data} ({result.n} rows): {escape(result.reason)}")
+    if result.crossed:
+        raise typer.Exit(1)

@@ -42,11 +42,30 @@ def show_model(
     model = ws.models.get(ref)
     reports = [{"id": e.id, "status": e.status, "created": e.created_at} for e in ws.reports.for_model(model.id)]
     if as_json:
-        emit_json({"ok": True, **summary(model), "aliases": model.entry.tags, "reports": reports, "manifest": model.manifest})
+        from assay.evaluate.watch import history
+
+        emit_json({"ok": True, **summary(model), "aliases": model.entry.tags, "reports": reports,
+                   "monitoring": history(ws, model.id), "manifest": model.manifest})
         return
     show(model, False)
     for r in reports:
         out.print(f"report {r['id']}: gate {r['status']} ({r['created'][:19].replace('T', ' ')})")
+    _monitoring(ws, model.id)
+
+
+def _monitoring(ws, model_id: str) -> None:
+    """The model's `eval watch` history as a small plot: one bar per check, the reference, crossings marked."""
+    from assay.evaluate.watch import history
+
+    points = history(ws, model_id)
+    if not points:
+        return
+    top = max(max(p["value"] for p in points), max((p["reference"] or 0) for p in points), 1e-9)
+    out.print(f"monitoring ({points[-1]['metric']}; reference {points[-1]['reference']} from report {points[-1]['reference_report']}):")
+    for p in points:
+        bar = "█" * max(1, round(30 * p["value"] / top))
+        mark = "  [red]crossed[/]" if p["crossed"] else ""
+        out.print(f"  {p['at'][:16].replace('T', ' ')}  {bar:<30} {p['value']:.4f}  on {p['data']}{mark}")
 
 
 PROMOTE_EXAMPLE = """Examples:

@@ -21,3 +21,4 @@ class EvalConfig(BaseModel):
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of every interval in the report.")
     resamples: int = Field(1000, ge=100, description="Bootstrap resamples per interval.")
     seed: int = Field(0, ge=0, description="Seed of sampling and bootstrap (default: the workspace seed).")
+    cache_baseline: bool = Field(True, description="Remember the baseline's scores in the workspace cache (keyed by its weights' hash and the scoring settings), so the next candidate compared with it does not score it again.")

@@ -49,6 +49,9 @@ class Sides:
     info: BaselineInfo
     separate: Scorer | None = None
     adapter: str | None = None
+    cache_dir: Path | None = None  # remembered baseline scores (see assay.evaluate.cache); None: off
+    identity: str = ""  # what the baseline is: "base:<sha256>" or "model:<id>"
+    cached: Any = None  # the last CachedScorer, for its hit counts
 
     @contextlib.contextmanager
     def candidate(self) -> Iterator[Scorer]:
@@ -56,6 +59,11 @@ class Sides:
 
     @contextlib.contextmanager
     def baseline(self) -> Iterator[Scorer]:
+        with self._baseline() as scorer:
+            yield self._remembered(scorer)
+
+    @contextlib.contextmanager
+    def _baseline(self) -> Iterator[Scorer]:
         if self.separate is not None:
             yield self.separate
         elif self.adapter is not None:
@@ -67,6 +75,20 @@ class Sides:
         else:
             with self.scorer.baseline() as scorer:
                 yield scorer
+
+    def _remembered(self, scorer: Scorer) -> Any:
+        if self.cache_dir is None:
+            return scorer
+        from assay.evaluate.cache import CachedScorer, cache_key
+
+        path = self.cache_dir / f"{cache_key(self.identity, scorer.settings, scorer.device)}.jsonl"
+        if self.cached is None or self.cached.path != path:
+            self.cached = CachedScorer(scorer, path)
+        self.cached._scorer = scorer
+        return self.cached
+
+    def cache_stats(self) -> dict[str, int] | None:
+        return {"hits": self.cached.hits, "misses": self.cached.misses} if self.cached is not None else None
 
     def sides(self) -> Iterator[tuple[str, contextlib.AbstractContextManager[Scorer]]]:
         """("candidate", context), ("baseline", context): run the same code on both."""
@@ -96,8 +118,17 @@ def _promoted(ws: Any) -> Any | None:
         return None
 
 
-def open_sides(ws: Any, model: Any, baseline: Any | None, settings: ScoringSettings) -> Sides:
-    """Load the candidate (base + adapter, or a full model) and attach its baseline."""
+def open_sides(ws: Any, model: Any, baseline: Any | None, settings: ScoringSettings, *, remember: bool = True) -> Sides:
+    """Load the candidate (base + adapter, or a full model) and attach its baseline (its scores remembered
+    in the workspace cache unless `remember` is False)."""
+    sides = _open_sides(ws, model, baseline, settings)
+    if remember:
+        sides.cache_dir = ws.layout.cache / "scores"
+        sides.identity = f"model:{baseline.id}" if baseline is not None else f"base:{model.manifest['base']['sha256']}"
+    return sides
+
+
+def _open_sides(ws: Any, model: Any, baseline: Any | None, settings: ScoringSettings) -> Sides:
     for module in ("torch", "transformers", "peft"):
         require(module, "eval")
     tokenizer = load_tokenizer(model.path)

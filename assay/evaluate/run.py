@@ -57,12 +57,13 @@ def evaluate_model(
     loaded_policy = load_policy(policy or _path(cfg.policy))
     say(f"loading {model.id} and its baseline")
     began = time.monotonic()
-    sides = open_sides(ws, model, other, scoring_settings(cfg))
+    sides = open_sides(ws, model, other, scoring_settings(cfg), remember=cfg.cache_baseline)
     ctx = EvalContext(ws, model, sides, loaded_suite, cfg.seed, cfg.confidence, cfg.resamples, say)
     results, timings = run_checks(ctx)
     decision = apply_policy(loaded_policy.config, results)
     body = report_body(ws, model, sides, loaded_suite, loaded_policy, decision, results,
-                       {"device": str(sides.scorer.device), "seconds": round(time.monotonic() - began, 1), "per_check": timings})
+                       {"device": str(sides.scorer.device), "seconds": round(time.monotonic() - began, 1), "per_check": timings,
+                        "baseline_cache": sides.cache_stats()})
     from assay.evaluate.attest import publish
 
     report = publish(ws, model, body, baseline=other.id if other is not None else None)

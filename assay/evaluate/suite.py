@@ -79,6 +79,7 @@ class ForgettingSettings(CheckSettings):
 
     text: list[str] = Field(default_factory=lambda: [PROBE_PREFIX + "general_text.jsonl"], description="Plain-text JSONL files (`text`, optional `category`).")
     multiple_choice: list[str] = Field(default_factory=lambda: [PROBE_PREFIX + "general_mc.jsonl"], description="Multiple-choice JSONL files (`question`, `choices`, `answer` index, optional `category`).")
+    max_items: int | None = Field(None, ge=1, examples=[50], description="At most this many texts and this many questions (a seeded sample, the same every run); unset: all. For quick runs on a CPU.")
 
 
 class BiasSettings(CheckSettings):
@@ -88,6 +89,7 @@ class BiasSettings(CheckSettings):
     bbq: list[str] = Field(default_factory=lambda: [PROBE_PREFIX + "bbq.jsonl"], description="BBQ JSONL files as published (nyu-mll/BBQ data/*.jsonl).")
     counterfactual: list[str] = Field(default_factory=lambda: [PROBE_PREFIX + "counterfactual.jsonl"], description="Counterfactual template JSONL files (assay's format, see assay/evaluate/counterfactual.py).")
     examples: int = Field(10, ge=0, description="Pairs shown in the report.")
+    max_items: int | None = Field(None, ge=1, examples=[50], description="At most this many pairs, questions and templates of each kind (a seeded sample, the same every run); unset: all.")
 
 
 class ContaminationSettings(CheckSettings):

@@ -88,6 +88,13 @@ class EvalContext:
     def path(self, name: str) -> Path:
         return self.suite.resolve(name)
 
+    def sample(self, items: list[Any], n: int | None) -> list[Any]:
+        """At most `n` of the items, a seeded sample in their original order (all when n is None)."""
+        if n is None or len(items) <= n:
+            return items
+        picked = np.random.default_rng(self.seed).choice(len(items), size=n, replace=False)
+        return [items[i] for i in sorted(picked.tolist())]
+
     def compare(self, candidate: Any, baseline: Any, *, statistic: Statistic = mean_delta, higher_is_better: bool | None = True,
                 kind: str = "difference", estimate: tuple[float, float] | None = None) -> Comparison:
         """A paired comparison of per-item values with its bootstrap interval (seeded by the run)."""

@@ -30,9 +30,9 @@ from assay.store.atomic import sha256_file
 def bias(ctx: EvalContext, settings: BiasSettings) -> CheckResult:
     """CrowS-Pairs pct_stereotype, BBQ bias scores and counterfactual consistency against the baseline."""
     result = bias.spec.result()  # type: ignore[attr-defined]
-    crows = _read(ctx, settings.crows_pairs, read_crows_pairs, result)
-    questions = _read(ctx, settings.bbq, read_bbq, result)
-    templates = _read(ctx, settings.counterfactual, read_counterfactual, result)
+    crows = ctx.sample(_read(ctx, settings.crows_pairs, read_crows_pairs, result), settings.max_items)
+    questions = ctx.sample(_read(ctx, settings.bbq, read_bbq, result), settings.max_items)
+    templates = ctx.sample(_read(ctx, settings.counterfactual, read_counterfactual, result), settings.max_items)
     if crows:
         _crows(ctx, crows, settings, result)
     if questions:

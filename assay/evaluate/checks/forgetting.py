@@ -28,8 +28,8 @@ ACCURACIES = ("acc", "acc_norm", "acc_bytes")
 def forgetting(ctx: EvalContext, settings: ForgettingSettings) -> CheckResult:
     """Perplexity ratio on general text and multiple-choice accuracy against the baseline."""
     result = forgetting.spec.result()  # type: ignore[attr-defined]
-    texts = _read(ctx, settings.text, read_texts, result)
-    questions = _read(ctx, settings.multiple_choice, read_multiple_choice, result)
+    texts = ctx.sample(_read(ctx, settings.text, read_texts, result), settings.max_items)
+    questions = ctx.sample(_read(ctx, settings.multiple_choice, read_multiple_choice, result), settings.max_items)
     if texts:
         _perplexity(ctx, texts, result)
     if questions:
