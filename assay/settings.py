@@ -223,7 +223,13 @@ def render_toml(model: type[BaseModel], header: str | None = None) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
-def _render_table(cls: type[BaseModel], value: BaseModel, path: list[str], lines: list[str]) -> None:
+def render_table_lines(cls: type[BaseModel], value: BaseModel, path: list[str], lines: list[str], *,
+                       required_examples: bool = False) -> None:
+    """One model's table (and the tables inside it) as commented TOML lines; a required field shows its example."""
+    _render_table(cls, value, path, lines, required_examples=required_examples)
+
+
+def _render_table(cls: type[BaseModel], value: BaseModel, path: list[str], lines: list[str], *, required_examples: bool = False) -> None:
     scalars, tables = [], []
     for name, field in cls.model_fields.items():
         sub = getattr(value, name)
@@ -233,7 +239,10 @@ def _render_table(cls: type[BaseModel], value: BaseModel, path: list[str], lines
     for name, field, sub in scalars:
         if field.description:
             lines.append(f"# {field.description}")
-        if sub is None:
+        if field.is_required() or (required_examples and not sub and field.examples):
+            lines.append(f"# {name} = {toml_value(field.examples[0] if field.examples else sub)}  # required" if field.is_required()
+                         else f"# {name} = {toml_value(field.examples[0])}  # e.g.")
+        elif sub is None:
             example = (field.examples or [None])[0]
             if example is None:
                 raise TypeError(f"{'.'.join([*path, name])} has no default: give its Field an example (examples=[...])")

@@ -1,27 +1,69 @@
-"""The README's demo, end to end in a fresh workspace, then the data commands on its result."""
+"""The demo's whole loop, unattended, on a tiny model (`--quick`): the real curation, the real Argilla with
+simulated reviewers, training, evaluation, gate. The demo on SmolLM2 is the same code with real settings."""
 
+from __future__ import annotations
+
+import json
 from pathlib import Path
 
-from tests.conftest import run_cli, run_json
+import pytest
+
+from assay.demo import orders
+from assay.label.simulated import PREFIX
+from tests.train.helpers import build_model, build_tokenizer
+
+pytestmark = pytest.mark.argilla
 
 
-def test_demo_from_init_to_export(tmp_path):
-    ws = str(tmp_path / "demo-ws")
-    res = run_json("demo", "--workspace", ws)
-    counts = res["counts"]
-    steps = {s["step"]: s for s in counts["steps"]}
-    assert counts["quarantined"] == 2
-    assert counts["input_rows"] == counts["kept"] + counts["rejected"] + counts["quarantined"]
-    assert steps["decontaminate"]["removed"] == {"eval_overlap": 3}, "the three leaked eval questions"
-    assert steps["pii"]["changed"] == 6, "six rows carry an email and a phone number"
-    assert sum(steps["quality"]["removed"].values()) == 4, "the four junk rows"
-    assert steps["exact_dedup"]["removed"]["exact_duplicate"] >= 20 and steps["near_dedup"]["removed"]
-    again = run_json("demo", "--workspace", ws)
-    assert again["version"] == res["version"] and again["reused"]
-    human = run_cli("demo", "--workspace", ws).stdout
-    assert res["version"] in human and "exact_duplicate" in human
-    assert Path(res["report"]).read_text().count("<h2>") >= 5
-    out = tmp_path / "demo.jsonl"
-    run_cli("data", "export", "demo-curated", "--out", str(out), "-w", ws)
-    text = out.read_text()
-    assert len(text.splitlines()) == counts["kept"] and "[EMAIL]" in text and "mailbox.org" not in text
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("demo-base")
+    tokenizer = build_tokenizer()
+    build_model(len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_the_task_data_carries_every_planted_fault(tmp_path):
+    raw, held_out = orders.write_data(tmp_path)
+    lines = raw.read_text().splitlines()
+    parsed = [json.loads(line) for line in lines if line.startswith("{") and line.endswith("}")]
+    rows = [r for r in parsed if isinstance(r, dict)]
+    assert len(lines) - len(rows) == 2, "two malformed lines"
+    truths = [orders.truth(r["instruction"]) for r in rows]
+    assert sum(t is None for t in truths) == 2, "two junk rows are not orders"
+    wrong = [r for r, t in zip(rows, truths, strict=True) if t is not None and json.loads(r["output"]) != t]
+    assert len(wrong) == 8, "eight answers with a wrong city, for reviewers to fix"
+    assert sum("@mailbox.org" in r["instruction"] for r in rows) == 6
+    held = {json.loads(line)["instruction"] for line in held_out.read_text().splitlines()}
+    assert sum(r["instruction"] in held for r in rows) == 4, "four held-out rows leaked into the pool"
+
+
+def test_the_demo_runs_the_loop_unattended(review_workspace, tiny, monkeypatch, tmp_path):
+    from assay.demo import run_demo
+
+    monkeypatch.setenv("ASSAY_CACHE_DIR", str(tmp_path / "cache"))
+    ws = review_workspace
+    said: list[str] = []
+    result = run_demo(ws.root, base=str(tiny), quick=True, say=said.append)
+    assert result["state"] == "done" and any("SIMULATED reviewers" in s for s in said)
+    steps = {s["step"]: s for s in ws.datasets.get("demo-curated").manifest["counts"]["steps"]}
+    assert steps["exact_dedup"]["removed"] == {"exact_duplicate": 10} and steps["near_dedup"]["removed"] == {"near_duplicate": 6}
+    assert steps["pii"]["changed"] == 6
+    leaked = {json.loads(line)["instruction"] for line in (ws.root / "demo" / "raw" / "held_out.jsonl").read_text().splitlines()}
+    rejects = ws.datasets.get("demo-curated").rejects().collect()
+    removed = set(rejects.filter(rejects["step"] == "decontaminate")["prompt"].to_list())
+    assert len(leaked & removed) == 4, "the four rows copied from the held-out set (templated rows may share 13-grams too)"
+    assert sum(steps["quality"]["removed"].values()) == 2
+    approved = ws.datasets.get("demo-approved")
+    review = approved.manifest["review"]
+    assert set(review["responses"]["by_annotator"]) == {f"{PREFIX}1", f"{PREFIX}2"}
+    data = approved.data().collect()
+    assert int(data["review_corrected"].sum()) == 8, "the eight wrong answers were corrected in review"
+    for name in ("lora", "prompt-tuning"):
+        cand = result["candidates"][name]
+        assert cand["train"]["model"].startswith("mv-") and cand["eval"]["report"].startswith("rp-")
+        assert (Path(cand["eval"]["path"]) / "report.html").is_file()
+    assert result["argilla"]["username"] == "curator" and result["argilla"]["password"]
+    again = run_demo(ws.root, base=str(tiny), quick=True)
+    assert again["candidates"]["lora"]["train"]["model"] == result["candidates"]["lora"]["train"]["model"]

@@ -43,7 +43,7 @@ OWN_TABLES = ("batch", "review", "candidates", "promote")
 class BatchSettings(BaseModel):
     model_config = _STRICT
 
-    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="The batch's name: its state, tags and review dataset are named after it.")
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", examples=["orders-v1"], description="The batch's name: its state, tags and review dataset are named after it.")
     inputs: list[str] = Field(default_factory=list, description="Raw files, folders or globs to curate (relative to the batch file).")
     base: str | None = Field(None, examples=["models/base.gguf"], description="Base model (relative to the batch file unless absolute or a hub id); default: train.base.")
     reuse: list[str] = Field(default_factory=list, description="Approved dataset versions (ids or tags) to train on together with this batch's approved rows (retraining).")
@@ -66,8 +66,9 @@ class ReviewSettings(BaseModel):
 class Candidate(BaseModel):
     model_config = _STRICT
 
-    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Candidate name (unique in the batch).")
-    train: dict[str, Any] = Field(default_factory=dict, description="Training settings laid over [train] for this candidate (same keys).")
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", examples=["lora-r16"], description="Candidate name (unique in the batch).")
+    train: dict[str, Any] = Field(default_factory=dict, examples=[{"method": "lora", "lora": {"r": 16}}],
+                                  description="Training settings laid over [train] for this candidate (same keys as [train]).")
 
 
 class PromoteSettings(BaseModel):
@@ -177,3 +178,17 @@ def _relative(value: str, base_dir: Path) -> str:
     candidate = base_dir / path
     looks_like_hub_id = value.count("/") == 1 and not candidate.exists() and not value.startswith(".")
     return value if looks_like_hub_id else str(candidate)
+
+
+def batch_reference() -> str:
+    """The batch file's own tables as commented TOML, rendered from the models (README's reference)."""
+    from assay.settings import render_table_lines
+
+    lines = ["# The batch's own tables. Any table of assay.toml ([curate...], [label], [train...], [eval]) may",
+             "# follow them; it overlays the workspace's settings for this batch only."]
+    render_table_lines(BatchSettings, BatchSettings(name="orders-v1"), ["batch"], lines)
+    render_table_lines(ReviewSettings, ReviewSettings(), ["review"], lines)
+    lines += ["", "# One [[candidates]] table per model to train; at least one."]
+    render_table_lines(Candidate, Candidate(name="lora-r16"), ["[candidates]"], lines, required_examples=True)
+    render_table_lines(PromoteSettings, PromoteSettings(), ["promote"], lines)
+    return "\n".join(lines).strip() + "\n"

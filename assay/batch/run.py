@@ -48,7 +48,9 @@ def batch_dir(ws: Any, name: str) -> Path:
 
 def run_batch(ws: Any, path: Path, *, wait: bool = False, poll_s: float = 30.0, say: Say | None = None,
               on_wait: Callable[[dict[str, Any]], None] | None = None) -> BatchOutcome:
-    """Run (or continue) the batch described by `path` in workspace `ws`."""
+    """Run (or continue) the batch described by `path` in workspace `ws`; `say` gets progress messages
+    (and training shows its progress line on stderr when `say` is given)."""
+    show = say is not None
     say = say or (lambda message: None)
     batch = load_batch(ws, path)
     state = BatchState.load(batch_dir(ws, batch.name), batch.name)
@@ -60,7 +62,7 @@ def run_batch(ws: Any, path: Path, *, wait: bool = False, poll_s: float = 30.0, 
         return BatchOutcome("waiting", batch.name, waiting, state.data)
     data = training_data(ws, batch, state, approved, say)
     for candidate in batch.file.candidates:
-        model = train_stage(ws, batch, state, candidate.name, data, say)
+        model = train_stage(ws, batch, state, candidate.name, data, say, show=show)
         if model is not None:
             eval_stage(ws, batch, state, candidate.name, model, say)
     promote_stage(ws, batch, state, say)
@@ -160,7 +162,7 @@ def training_data(ws: Any, batch: Batch, state: BatchState, approved: str, say: 
 # ---- train --------------------------------------------------------------------------------------------------
 
 
-def train_stage(ws: Any, batch: Batch, state: BatchState, name: str, data: str, say: Say) -> str | None:
+def train_stage(ws: Any, batch: Batch, state: BatchState, name: str, data: str, say: Say, *, show: bool = False) -> str | None:
     """Train one candidate (resuming an interrupted run); a failure is recorded and the batch goes on."""
     cfg = batch.trains[name]
     key = _train_key(cfg, data)
@@ -175,7 +177,7 @@ def train_stage(ws: Any, batch: Batch, state: BatchState, name: str, data: str, 
 
     try:
         with Timer() as timer, PeakMemory() as memory:
-            model = run_training(ws, data, None, cfg, name=f"{batch.name}-{name}", progress=False,
+            model = run_training(ws, data, None, cfg, name=f"{batch.name}-{name}", progress=show,
                                  extra_manifest={"batch": batch.name, "review_skipped_reason": skipped})
     except AssayError as exc:
         state.record_candidate(name, "train", key=key, model=None, error=exc.message, hint=exc.hint)

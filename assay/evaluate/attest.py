@@ -40,7 +40,7 @@ def publish(ws: Any, model: Any, body: dict[str, Any], *, baseline: str | None) 
     statement = signing.Statement(signing.file_subjects(Path(model.path), signing.model_files(Path(model.path))), body)
     envelope = signing.sign_statement(statement, key)
     report_json = signing.canonical_json(body)
-    html = render_html(body)
+    html = render_html(body | {"report": ws.reports.id_for(report_json)})  # the page names its id; the id hashes the JSON only
     return ws.reports.write(report_json, html, json.dumps(envelope, indent=2).encode(), model=model.id,
                             baseline=baseline, passed=bool(body["gate"]["passed"]))
 

@@ -62,7 +62,7 @@ def evaluate_model(
     results, timings = run_checks(ctx)
     decision = apply_policy(loaded_policy.config, results)
     body = report_body(ws, model, sides, loaded_suite, loaded_policy, decision, results,
-                       {"device": str(sides.scorer.device), "seconds": round(time.monotonic() - began, 1), "per_check": timings,
+                       {"device": str(sides.scorer.device), "dtype": sides.scorer.settings.dtype, "seconds": round(time.monotonic() - began, 1), "per_check": timings,
                         "baseline_cache": sides.cache_stats()})
     from assay.evaluate.attest import publish
 

@@ -35,7 +35,7 @@ class ReportStore(VersionStore):
     def write(self, report_json: bytes, html: str, envelope_json: bytes, *, model: str, baseline: str | None,
               passed: bool, extra: dict[str, Any] | None = None) -> ReportVersion:
         """Publish a report atomically; the same report.json gives the same id (and is kept once)."""
-        vid = "rp-" + hashlib.sha256(report_json).hexdigest()[:12]
+        vid = self.id_for(report_json)
         parents = [model] + ([baseline] if baseline else [])
         manifest = {"id": vid, "family": "report", "kind": "eval", "parents": parents, "config_hash": "",
                     "created_at": now_iso(), "status": "passed" if passed else "failed",
@@ -46,6 +46,11 @@ class ReportStore(VersionStore):
             (staged / ENVELOPE).write_bytes(envelope_json)
             entry, _ = commit(self.layout, self.catalog, staged, manifest)
         return self._version(entry)  # type: ignore[return-value]
+
+    @staticmethod
+    def id_for(report_json: bytes) -> str:
+        """rp- + 12 hex of the sha256 of report.json: the same report is the same id."""
+        return "rp-" + hashlib.sha256(report_json).hexdigest()[:12]
 
     def get(self, ref: str) -> ReportVersion:
         return self._version(self.catalog.resolve(ref, family=self.family))  # type: ignore[return-value]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from assay.evaluate.checks.base import EvalContext, check
-from assay.evaluate.checks.rows import Item, items, prompt_text
+from assay.evaluate.checks.rows import Item, items, prompt_text, read_eval_file
 from assay.evaluate.results import CheckResult, Comparison
 from assay.evaluate.suite import OverfittingSettings
 
@@ -31,7 +31,7 @@ def overfitting(ctx: EvalContext, settings: OverfittingSettings) -> CheckResult:
     if ratio is not None:
         result.metrics["test_train_loss_ratio"] = ratio
     else:
-        result.notes.append("no test rows with answers in the model's data: the test/train loss ratio was not measured")
+        result.notes.append("no held-out rows with answers (no test split, no task files): the test/train loss ratio was not measured")
     return result
 
 
@@ -90,7 +90,7 @@ def _one(value: float, n: int, *, higher_is_better: bool) -> Comparison:
 
 def _loss_ratio(ctx: EvalContext, settings: OverfittingSettings) -> Comparison | None:
     rng = np.random.default_rng(ctx.seed)
-    test, train = (_sample(items(ctx.rows(split)), settings.max_rows, rng) for split in ("test", "train"))
+    test, train = (_sample(found, settings.max_rows, rng) for found in (_held_out(ctx), items(ctx.rows("train"))))
     if not test or not train:
         return None
     losses = {}
@@ -100,6 +100,15 @@ def _loss_ratio(ctx: EvalContext, settings: OverfittingSettings) -> Comparison |
             losses[side] = [_per_byte(ctx, scorer, group) for group in (test, train)]
     cand, base = (ratio_interval(*losses[s], ctx) for s in ("candidate", "baseline"))
     return Comparison(cand[0], base[0], cand[0], cand[1], cand[2], len(test) + len(train), False, "ratio")
+
+
+def _held_out(ctx: EvalContext) -> list[Item]:
+    """The model's own `test` rows, else the task check's eval files (held out from training by curation)."""
+    found = items(ctx.rows("test"))
+    task = ctx.suite.config.checks.task
+    if found or task is None or not task.enabled:
+        return found
+    return [item for name in task.files for item in items(read_eval_file(ctx.path(name)))]
 
 
 def _sample(found: list[Item], n: int, rng: np.random.Generator) -> list[Item]:
