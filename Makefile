@@ -34,9 +34,9 @@ test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 	ASSAY_TEST_ARGILLA_DB=postgresql $(BIN)/python -m pytest -q -m argilla tests/label
 
-# Regenerate README.md's configuration reference from the config models.
+# Regenerate README.md's generated references (configuration, batch file) from the models.
 docs: $(STAMP)
-	$(BIN)/python -c "from pathlib import Path; from assay.config import update_readme; update_readme(Path('README.md'))"
+	$(BIN)/python -c "from pathlib import Path; from assay.readme import update_readme; update_readme(Path('README.md'))"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

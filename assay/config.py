@@ -91,18 +91,6 @@ def workspace_toml() -> str:
     return render_toml(AssayConfig, HEADER)
 
 
-README_MARKERS = ("<!-- config-reference:start -->", "<!-- config-reference:end -->")
-
-
-def readme_reference() -> str:
-    """The configuration reference block that README.md carries between its markers."""
-    return f"{README_MARKERS[0]}\n```toml\n{render_toml(AssayConfig)}```\n{README_MARKERS[1]}"
-
-
-def update_readme(path: Path) -> bool:
-    """Rewrite README.md's configuration reference from the models; True if it changed."""
-    text = path.read_text(encoding="utf-8")
-    start, end = text.index(README_MARKERS[0]), text.index(README_MARKERS[1]) + len(README_MARKERS[1])
-    new = text[:start] + readme_reference() + text[end:]
-    path.write_text(new, encoding="utf-8")
-    return new != text
+def workspace_reference() -> str:
+    """Every setting of assay.toml, commented, without the file's header (README's reference)."""
+    return render_toml(AssayConfig)

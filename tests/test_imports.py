@@ -22,7 +22,7 @@ RANKS = {
     "config": 6,
     "workspace": 7,
     "batch": 8,
-    "demo": 9,
+    "demo": 9, "readme": 9,
     "cli": 10, "__main__": 11,
 }
 # The review stage embeds records for similarity search only when asked (`--vectors`), in one module.

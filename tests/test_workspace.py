@@ -98,13 +98,14 @@ def test_unknown_step_is_rejected(tmp_path):
         load_config(None, cfg)
 
 
-def test_readme_configuration_reference_is_current():
+def test_readme_generated_references_are_current():
     from pathlib import Path
 
-    from assay.config import readme_reference
+    from assay.readme import BLOCKS, block
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert readme_reference() in readme, "README's configuration reference is stale: run `make docs`"
+    for name in BLOCKS:
+        assert block(name) in readme, f"README's {name} is stale: run `make docs`"
 
 
 def test_doctor_finds_staging_leftovers_in_every_place_writers_use(tmp_path):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, escape, handle_errors, open_workspace, out
+from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, err, escape, handle_errors, open_workspace, out
 
 
 def register(app: typer.Typer) -> None:
@@ -64,15 +64,39 @@ def doctor_cmd(
 
 
 @handle_errors
-def demo(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
-    """Run the demo end to end in a workspace: generate sample data, curate it, show the version."""
-    from assay.cli.render import steps_table
+def demo(
+    base: Annotated[str | None, typer.Option("--base", help="Base model instead of SmolLM2-135M-Instruct (a folder, .gguf file or cached hub id).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="A few training steps and a tiny suite: a smoke test of the loop, not a result.")] = False,
+    port: Annotated[int | None, typer.Option("--port", help="Port of the embedded Argilla server (default: label.port).", show_default=False)] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The whole loop on a real model, unattended: generate a task with realistic faults, curate it, review it in
+    Argilla with two simulated reviewers, train LoRA and prompt tuning on SmolLM2-135M-Instruct, evaluate both
+    against the base model, gate, and promote the best passing candidate."""
     from assay.demo import run_demo
 
-    result = run_demo(workspace, echo=None if as_json else out.print)
+    say = None if as_json else (lambda message: err.print(f"[dim]{escape(message)}[/]"))
+    result = run_demo(workspace, base=base, quick=quick, port=port, say=say)
     if as_json:
         emit_json({"ok": True, **result})
         return
-    out.print(steps_table(result["counts"]))
-    out.print(f"report: {escape(result['report'])}")
-    out.print(f"next: assay data show {result['version']} --workspace {escape(result['workspace'])}")
+    _show_demo(result)
+
+
+def _show_demo(result: dict) -> None:
+    out.print(f"[bold]demo {escape(result['state'])}[/] in {result['seconds']:.0f} s: {escape(result['message'])}")
+    for name, cand in result.get("candidates", {}).items():
+        ev, train = cand.get("eval", {}), cand.get("train", {})
+        verdict = "PASS" if ev.get("passed") else ("FAIL" if ev else "not evaluated")
+        primary = ev.get("primary") or {}
+        gain = f"{primary.get('metric')} {primary.get('candidate', 0):.3f} vs base {primary.get('baseline', 0):.3f}" if primary else ""
+        out.print(f"  {escape(name)} ({escape(train.get('model') or '-')}): gate {verdict}  {escape(gain)}")
+        for reason in ev.get("reasons", []):
+            out.print(f"      - {escape(reason)}")
+        if ev.get("path"):
+            out.print(f"      report: {escape(ev['path'])}/report.html")
+    argilla = result["argilla"]
+    out.print(f"review UI: {escape(argilla['url'])}  sign in as {escape(argilla['username'])} / {escape(argilla['password'])}")
+    out.print(f"reviews were given by SIMULATED reviewers: {escape(', '.join(result['reviewers']))}")
+    out.print(f"batch summary: {escape(result['summary'])}   rerun: assay batch run {escape(result['batch'])}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from assay.store.atomic import write_bytes_atomic
+
 BATCH = """# The demo batch: written by `assay demo`; run it yourself with `assay batch run {path}`.
 [batch]
 name = "demo"
@@ -93,8 +95,8 @@ def write_files(folder: Path, base: str, *, quick: bool = False) -> Path:
     """batch.toml, suite.toml and policy.toml in `folder`; returns the batch file."""
     folder.mkdir(parents=True, exist_ok=True)
     batch = folder / "batch.toml"
-    batch.write_text(BATCH.format(path=batch, base=json.dumps(base), eval_every=4 if quick else 10,
-                                  max_steps="max_steps = 4\n" if quick else ""))
-    (folder / "suite.toml").write_text(SUITE.format(task=8 if quick else 40, small=6 if quick else 20, probes=6 if quick else 24))
-    (folder / "policy.toml").write_text(POLICY)
+    batch_text = BATCH.format(path=batch, base=json.dumps(base), eval_every=4 if quick else 10, max_steps="max_steps = 4\n" if quick else "")
+    suite = SUITE.format(task=8 if quick else 40, small=6 if quick else 20, probes=6 if quick else 24)
+    for path, text in ((batch, batch_text), (folder / "suite.toml", suite), (folder / "policy.toml", POLICY)):
+        write_bytes_atomic(path, text.encode())
     return batch

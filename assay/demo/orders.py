@@ -20,6 +20,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from assay.store.atomic import write_bytes_atomic
+
 # The instruction is short and comes after the note, so rows share no long word sequence just because
 # they share it (decontamination compares 13-word windows; a long shared instruction would match them all).
 INSTRUCTION = "JSON keys: quantity, item, colour, city, day."
@@ -117,8 +119,8 @@ def write_data(folder: Path, *, train_rows: int = 110, held_out_rows: int = 40, 
     lines.insert(60, '["not", "an", "object"]')
     folder.mkdir(parents=True, exist_ok=True)
     raw, test = folder / "orders.jsonl", folder / "held_out.jsonl"
-    raw.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    test.write_text("".join(json.dumps(r) + "\n" for r in held_out), encoding="utf-8")
+    write_bytes_atomic(raw, ("\n".join(lines) + "\n").encode())
+    write_bytes_atomic(test, "".join(json.dumps(r) + "\n" for r in held_out).encode())
     return raw, test
 
 

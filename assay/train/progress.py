@@ -23,6 +23,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from assay.store.atomic import write_bytes_atomic
+
 METRICS = "metrics.jsonl"
 
 
@@ -61,7 +63,7 @@ def _truncate(path: Path, keep: int) -> int:
     """Keep the first `keep` lines (those a checkpoint covers); a fresh run starts empty."""
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.is_file() else []
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(lines[:keep]), encoding="utf-8")
+    write_bytes_atomic(path, "".join(lines[:keep]).encode())  # a crash here must not lose the kept lines
     return min(keep, len(lines))
 
 

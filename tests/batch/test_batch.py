@@ -103,3 +103,34 @@ def _kill_after_first_checkpoint(path: Path, workspace: Path) -> None:
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the batch was killed during training"
     assert list((workspace / "runs").glob("*/checkpoints/latest")), "a checkpoint to resume from"
+
+
+def test_a_retraining_batch_reuses_earlier_approved_rows(ws, tmp_path, tiny_base):
+    """`batch.reuse`: the candidates train on the earlier approved version plus this batch's rows (a `mix`)."""
+    first = run_batch(ws, batch_file(tmp_path / "first", tiny_base, candidates=f'[[candidates]]\nname = "lora"\ntrain = {{ {LOOP} }}\n'))
+    earlier = first.data["stages"]["data"]["version"]
+    second_dir = tmp_path / "second"
+    path = batch_file(second_dir, tiny_base, candidates=f'[[candidates]]\nname = "lora"\ntrain = {{ {LOOP} }}\n')
+    from tests.batch.conftest import write_pairs
+
+    write_pairs(second_dir / "data" / "pairs.jsonl", n=40, seed=9)
+    path.write_text(path.read_text().replace('name = "t"', 'name = "t2"\nreuse = ["' + earlier + '"]'))
+    second = run_batch(ws, path)
+    mix = ws.datasets.get(second.data["stages"]["data"]["version"])
+    assert mix.kind == "mix" and earlier in mix.entry.parents
+    rows = mix.data().collect()
+    old, new = ws.datasets.get(earlier).data().collect(), ws.datasets.get(second.data["stages"]["curate"]["version"]).data().collect()
+    assert set(rows["id"]) == set(old["id"]) | set(new["id"])
+    assert ws.models.get(second.data["candidates"]["lora"]["train"]["model"]).manifest["data"] == [mix.id]
+
+
+def test_argilla_unreachable_stops_cleanly_and_the_rerun_continues(ws, tmp_path, tiny_base, monkeypatch):
+    path = batch_file(tmp_path / "b", tiny_base, review='mode = "argilla"',
+                      candidates=f'[[candidates]]\nname = "lora"\ntrain = {{ {LOOP} }}\n')
+    monkeypatch.setenv("ARGILLA_API_URL", "http://127.0.0.1:9")  # nothing answers there
+    monkeypatch.setenv("ARGILLA_API_KEY", "any")
+    failed = run_cli("batch", "run", str(path), "-w", str(ws.root), check=2)
+    assert "does not answer" in failed.stderr and "assay label serve" in failed.stderr
+    [status] = run_json("batch", "status", str(path), "-w", str(ws.root))["batches"]
+    assert status["stages"]["curate"]["version"].startswith("ds-") and "review" not in status["stages"]
+    assert not list(ws.layout.runs.iterdir()) and ws.models.list() == [], "nothing after the failed stage"

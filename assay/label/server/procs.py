@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from assay.store.atomic import write_bytes_atomic
+
 
 def spawn(command: list[str], *, env: dict[str, str], log: Path, pid_file: Path, cwd: Path) -> int:
     """Start `command` detached (own session and process group); returns its pid, also written to pid_file."""
@@ -30,7 +32,7 @@ def spawn(command: list[str], *, env: dict[str, str], log: Path, pid_file: Path,
             start_new_session=True,
             close_fds=True,
         )
-    pid_file.write_text(f"{process.pid}\n")
+    write_bytes_atomic(pid_file, f"{process.pid}\n".encode())
     return process.pid
 
 
