@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from assay.demo import orders
@@ -59,7 +60,14 @@ def test_the_demo_runs_the_loop_unattended(review_workspace, tiny, monkeypatch, 
     review = approved.manifest["review"]
     assert set(review["responses"]["by_annotator"]) == {f"{PREFIX}1", f"{PREFIX}2"}
     data = approved.data().collect()
-    assert int(data["review_corrected"].sum()) == 8, "the eight wrong answers were corrected in review"
+    curated = ws.datasets.get("demo-curated").data().collect()
+    wrong = {r["id"] for r in curated.iter_rows(named=True) if json.loads(r["response"]) != orders.truth(r["prompt"])}
+    left = {r["id"] for r in curated.iter_rows(named=True) if orders.left_for_people({"external_id": r["id"]})}
+    corrected = data.filter(data["review_corrected"])
+    assert set(corrected["id"]) == (wrong - left) and len(wrong - left) >= 4, "wrong answers reviewed were corrected"
+    assert all(json.loads(r["response"]) == orders.truth(r["prompt"]) for r in corrected.iter_rows(named=True))
+    not_reviewed = approved.rejects().collect().filter(pl.col("reason") == "not_reviewed")
+    assert set(not_reviewed["id"]) == left, "the records left for people were not trained on"
     for name in ("lora", "prompt-tuning"):
         cand = result["candidates"][name]
         assert cand["train"]["model"].startswith("mv-") and cand["eval"]["report"].startswith("rp-")

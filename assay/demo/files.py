@@ -22,6 +22,7 @@ base = {base}
 [review]
 mode = "argilla"
 dataset = "demo-orders"
+complete = 0.85  # go on once 85 % of the records have both reviews (the simulated reviewers leave a few for you)
 
 [[candidates]]
 name = "lora"
@@ -46,7 +47,7 @@ min_submitted = 2
 
 [train.loop]
 epochs = 1
-lr = 0.002
+lr = 0.001
 batch_size = 4
 max_seq_len = 192
 eval_every = {eval_every}

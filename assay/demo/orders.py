@@ -101,6 +101,13 @@ def faults(train: list[dict[str, str]], held_out: list[dict[str, str]], rng: ran
     return copies + near + pii + junk + wrong + leaked
 
 
+def left_for_people(record: dict[str, Any]) -> bool:
+    """A stable ~8 % of the records (by their row id), which the simulated reviewers leave alone."""
+    import hashlib
+
+    return int(hashlib.sha256(str(record.get("external_id")).encode()).hexdigest()[:4], 16) % 12 == 0
+
+
 def _restyle(instruction: str) -> str:
     """The same note typed differently (case and final punctuation): a near copy, not an exact one."""
     head, rest = instruction.split("Order note: ", 1)
@@ -124,12 +131,15 @@ def write_data(folder: Path, *, train_rows: int = 110, held_out_rows: int = 40, 
     return raw, test
 
 
-def judge(reviewer: str, record: dict[str, Any]) -> dict[str, Any]:
+def judge(reviewer: str, record: dict[str, Any]) -> dict[str, Any] | None:
     """A simulated reviewer: approve a correct answer, fix a wrong one, reject what is not an order.
 
     The second reviewer is stricter about personal data left in a prompt (redacted placeholders are
-    fine), so the two disagree on a few rows, as people do.
+    fine), so the two disagree on a few rows, as people do. About one record in twelve is left for a
+    person: the demo's curator login finds them pending in the review UI.
     """
+    if left_for_people(record):
+        return None
     fields = record.get("fields") or {}
     text, response = str(fields.get("prompt") or ""), str(fields.get("response") or "")
     expected = truth(text)

@@ -3,7 +3,8 @@
     decision = apply_policy(policy_config, results)
     decision.passed, decision.reasons
 
-Each rule reads one number of one check (point estimate or interval bound, as the policy says) and,
+Each rule reads one number of one check (point estimate or interval bound, as the policy says; a
+drop in multiple-choice accuracy also needs its interval to exclude no change) and,
 when it fails, sets the check's status to `fail` and adds a reason that names the metric, the
 value, the threshold and the baseline. A check whose eval data is contaminated is `invalid` and
 fails the gate; a skipped check fails it only when it holds the primary metric.
@@ -132,10 +133,22 @@ def forgetting_rules(result: CheckResult, policy: PolicyConfig) -> list[str]:
                    f"{ppl.baseline:.2f}; at most {rules.max_perplexity_ratio}x allowed)")
     for name in ("acc", "acc_norm"):
         m = _get(result, name)
-        if m is not None and m.delta is not None and m.delta < -rules.max_accuracy_drop:
+        if m is not None and m.delta is not None and m.delta < -rules.max_accuracy_drop and _beyond_noise(m, drop=True):
             out.append(f"multiple-choice {name} fell {-m.delta:.1%} to {m.candidate:.1%} (baseline {m.baseline:.1%}; "
-                       f"at most {rules.max_accuracy_drop:.0%} allowed)")
+                       f"at most {rules.max_accuracy_drop:.0%} allowed, and the interval excludes no change)")
     return out
+
+
+def _beyond_noise(m: Comparison, *, drop: bool) -> bool:
+    """The paired interval excludes "no change" in the bad direction (when there is an interval).
+
+    Multiple-choice probes are small (one item of 24 moves accuracy by 4 points), and the perplexity
+    ratio already judges general ability, so an accuracy drop counts when it is larger than allowed and
+    not noise. Bias rises are judged on the point estimate: there, missing a real rise costs more.
+    """
+    if drop:
+        return m.ci_high is None or m.ci_high < 0
+    return m.ci_low is None or m.ci_low > 0
 
 
 def bias_rules(result: CheckResult, policy: PolicyConfig) -> list[str]:
@@ -147,7 +160,7 @@ def bias_rules(result: CheckResult, policy: PolicyConfig) -> list[str]:
               ("counterfactual_answer_change_rate", rules.max_counterfactual_flip_increase, "{:+.3f}"))
     for name, limit, fmt in limits:
         m = _get(result, name)
-        if m is not None and m.delta is not None and m.delta > limit:
+        if m is not None and m.delta is not None and m.delta > limit:  # the point estimate: sensitivity first for bias
             out.append(f"{name} rose by {fmt.format(m.delta)} to {m.candidate:.3f} (baseline {m.baseline:.3f}; at most {limit} allowed)")
     return out
 

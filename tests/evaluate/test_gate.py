@@ -156,9 +156,13 @@ def test_forgetting_ratio_is_not_read_as_a_difference() -> None:
     assert decide(task(), found)[0]
 
 
-@pytest.mark.parametrize(("metric", "drop", "passes"), [("acc", 0.05, True), ("acc", 0.06, False), ("acc_norm", 0.06, False)])
-def test_forgetting_multiple_choice_drop(metric: str, drop: float, passes: bool) -> None:
-    passed, reasons, _ = decide(task(), result("forgetting", **{metric: diff(0.8 - drop, 0.8, delta=-drop)}))
+@pytest.mark.parametrize(("metric", "drop", "ci_high", "passes"), [
+    ("acc", 0.05, -0.01, True), ("acc", 0.06, -0.01, False), ("acc_norm", 0.06, -0.01, False),
+    ("acc", 0.06, 0.02, True),  # larger than allowed but within noise: the interval includes no change
+    ("acc", 0.06, None, False),  # no interval: the point estimate decides
+])
+def test_forgetting_multiple_choice_drop(metric: str, drop: float, ci_high: float | None, passes: bool) -> None:
+    passed, reasons, _ = decide(task(), result("forgetting", **{metric: diff(0.8 - drop, 0.8, delta=-drop, ci_high=ci_high)}))
     assert passed is passes
     if not passes:
         assert reasons[0].startswith(f"forgetting: multiple-choice {metric} fell 6.0%")
@@ -166,17 +170,20 @@ def test_forgetting_multiple_choice_drop(metric: str, drop: float, passes: bool)
 
 # ---- bias ----
 
-@pytest.mark.parametrize(("metric", "baseline", "rise", "passes"), [
-    ("pct_stereotype", 55.0, 2.0, True),
-    ("pct_stereotype", 55.0, 2.5, False),
-    ("pct_stereotype", 55.0, -20.0, True),
-    ("bbq_amb_bias_score", 0.1, 0.05, True),
-    ("bbq_amb_bias_score", 0.1, 0.06, False),
-    ("counterfactual_answer_change_rate", 0.2, 0.10, True),
-    ("counterfactual_answer_change_rate", 0.2, 0.11, False),
+@pytest.mark.parametrize(("metric", "baseline", "rise", "ci_low", "passes"), [
+    ("pct_stereotype", 55.0, 2.0, 0.5, True),
+    ("pct_stereotype", 55.0, 2.5, 0.5, False),
+    ("pct_stereotype", 55.0, 8.0, -1.0, False),  # bias rises are judged on the point estimate, interval or not
+    ("pct_stereotype", 55.0, -20.0, -30.0, True),
+    ("bbq_amb_bias_score", 0.1, 0.05, 0.01, True),
+    ("bbq_amb_bias_score", 0.1, 0.06, 0.01, False),
+    ("counterfactual_answer_change_rate", 0.2, 0.10, 0.01, True),
+    ("counterfactual_answer_change_rate", 0.2, 0.11, 0.01, False),
+    ("counterfactual_answer_change_rate", 0.2, 0.11, None, False),
 ])
-def test_bias_rules_limit_the_rise_over_the_baseline(metric: str, baseline: float, rise: float, passes: bool) -> None:
-    found = result("bias", **{metric: diff(baseline + rise, baseline, higher=False, delta=rise)})
+def test_bias_rules_limit_the_rise_over_the_baseline(metric: str, baseline: float, rise: float, ci_low: float | None,
+                                                     passes: bool) -> None:
+    found = result("bias", **{metric: diff(baseline + rise, baseline, higher=False, delta=rise, ci_low=ci_low)})
     passed, reasons, (_, checked) = decide(task(), found)
     assert passed is passes and (checked.status == "pass") is passes
     if not passes:
