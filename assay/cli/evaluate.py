@@ -216,3 +216,103 @@ def watch(
         out.print(f"{verdict} {result.model} on {result.data} ({result.n} rows): {escape(result.reason)}")
     if result.crossed:
         raise typer.Exit(1)
+
+
+human_app = typer.Typer(help="Blind side-by-side human evaluation in Argilla: push answers, follow progress, pull a signed report.",
+                        no_args_is_help=True)
+app.add_typer(human_app, name="human")
+
+HUMAN_PUSH_EXAMPLE = """Examples:
+
+  assay eval human push mv-1a2b3c4d5e6f --sample 50
+
+  assay eval human push production --baseline base --prompts data/prompts.jsonl --dataset compare-oct --json
+"""
+
+
+@human_app.command("push", epilog=HUMAN_PUSH_EXAMPLE)
+@handle_errors
+def human_push(
+    model: Annotated[str, typer.Argument(help="Model version id, unique prefix, or alias.")],
+    baseline: Annotated[str | None, typer.Option("--baseline", help="base, promoted, auto or a model version id (default: eval.baseline).", show_default=False)] = None,
+    sample: Annotated[int | None, typer.Option("--sample", help="Prompts to compare (default: eval.human.sample).", show_default=False)] = None,
+    prompts: Annotated[str | None, typer.Option("--prompts", help="A file or dataset version with prompt/response rows (default: the model's test split).", show_default=False)] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Argilla dataset name (default: compare-<session>).", show_default=False)] = None,
+    min_submitted: Annotated[int | None, typer.Option("--min-submitted", help="Raters per record (default: eval.human.min_submitted).", show_default=False)] = None,
+    config: ConfigOpt = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Generate the candidate's and the baseline's answers and push them to Argilla as A and B in random order per
+    record; which side is which stays in the workspace."""
+    from assay.evaluate.human.push import push_comparison
+
+    ws = open_workspace(workspace)
+    cfg = settings(ws, config, **{"eval.human.min_submitted": min_submitted})
+    say = None if as_json else (lambda message: err.print(f"[dim]{escape(message)}[/]"))
+    pushed = push_comparison(ws, model, baseline=baseline, sample=sample, prompts=prompts, dataset=dataset, config=cfg, progress=say)
+    if as_json:
+        emit_json({"ok": True, **pushed.to_dict()})
+        return
+    out.print(f"pushed {pushed.records:,} blind comparisons of {pushed.model} vs {escape(pushed.baseline['id'] or 'the base model')} "
+              f"to Argilla dataset [bold]{escape(pushed.dataset)}[/] ({pushed.min_submitted} raters per record)")
+    out.print(f"raters: {escape(pushed.url)}\nthen: assay eval human progress {escape(pushed.dataset)}   and   assay eval human pull {escape(pushed.dataset)}")
+
+
+@human_app.command("progress", epilog="Example: assay eval human progress compare-1a2b3c4d5e6f --json")
+@handle_errors
+def human_progress(
+    name: Annotated[str, typer.Argument(help="Argilla dataset name (as printed by push).")],
+    config: ConfigOpt = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Votes per rater, completed records, and the win rate so far."""
+    from assay.evaluate.human.pull import progress_comparison
+
+    ws = open_workspace(workspace)
+    p = progress_comparison(ws, name, config=settings(ws, config))
+    if as_json:
+        emit_json({"ok": True, **p})
+        return
+    out.print(f"[bold]{escape(name)}[/] ({p['model']}): {p['completed']:,} of {p['records']:,} records complete "
+              f"({p['min_submitted']} raters each); votes: {escape(', '.join(f'{r}: {n}' for r, n in p['votes'].items()) or 'none')}")
+    if p["summary"]:
+        _human_summary(p["summary"])
+
+
+def _human_summary(s: dict[str, Any]) -> None:
+    win = s["win_rate"]
+    out.print(f"win rate (ties as half) {win['estimate']:.1%} [{win['low']:.1%}, {win['high']:.1%}] over {win['n']} votes; "
+              + ", ".join(f"{k} {v['estimate']:.1%}" for k, v in s["rates"].items()))
+    bias = s["position_bias"]["chose_a"]
+    if bias["estimate"] is not None:
+        out.print(f"answer A chosen {bias['estimate']:.1%} [{bias['low']:.1%}, {bias['high']:.1%}] of decided votes (0.5: no position bias)")
+
+
+@human_app.command("pull", epilog="Example: assay eval human pull compare-1a2b3c4d5e6f --policy eval/policy.toml --json")
+@handle_errors
+def human_pull(
+    name: Annotated[str, typer.Argument(help="Argilla dataset name (as printed by push).")],
+    policy: Annotated[Path | None, typer.Option("--policy", help="Gate policy (default: eval.policy); its [human] rule applies.", show_default=False)] = None,
+    report_name: Annotated[str | None, typer.Option("--name", "-n", help="Tag the new report with this name.")] = None,
+    config: ConfigOpt = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Turn the raters' votes into win / tie / loss rates with intervals, agreement and position bias, as a new signed
+    report of the model that refers to its automatic report. Exit 1 when the gate (with its human rule) fails."""
+    from assay.evaluate.human.pull import pull_comparison
+
+    ws = open_workspace(workspace)
+    outcome = pull_comparison(ws, name, policy=policy, config=settings(ws, config), name=report_name)
+    if as_json:
+        emit_json({"ok": outcome.decision.passed, **outcome.to_dict()})
+    else:
+        verdict = "[bold green]PASS[/]" if outcome.decision.passed else "[bold red]FAIL[/]"
+        out.print(f"{verdict} {outcome.model}: report {outcome.report_id} ({escape(outcome.path / 'report.html')})")
+        _human_summary(outcome.human)
+        for reason in outcome.decision.reasons:
+            out.print(f"  - {escape(reason)}")
+    if not outcome.decision.passed:
+        raise typer.Exit(1)

@@ -7,6 +7,17 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class HumanSettings(BaseModel):
+    """`[eval.human]`: blind side-by-side comparisons in Argilla (`assay eval human push`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sample: int = Field(50, ge=1, description="Prompts compared (a seeded sample, stratified by category when there is one).")
+    min_submitted: int = Field(2, ge=1, description="Raters per record (two or more, so agreement can be measured).")
+    max_new_tokens: int = Field(128, ge=1, description="Longest answer generated per side, in tokens.")
+    category_column: str = Field("category", description="Column whose values get their own win rate (when the prompts have it).")
+
+
 class EvalConfig(BaseModel):
     """`[eval]`: `assay eval run` settings (the checks themselves live in the suite file)."""
 
@@ -21,4 +32,5 @@ class EvalConfig(BaseModel):
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of every interval in the report.")
     resamples: int = Field(1000, ge=100, description="Bootstrap resamples per interval.")
     seed: int = Field(0, ge=0, description="Seed of sampling and bootstrap (default: the workspace seed).")
+    human: HumanSettings = Field(default_factory=HumanSettings, description="Blind human comparisons.")
     cache_baseline: bool = Field(True, description="Remember the baseline's scores in the workspace cache (keyed by its weights' hash and the scoring settings), so the next candidate compared with it does not score it again.")

@@ -100,10 +100,10 @@ def overfitting_rules(result: CheckResult, policy: PolicyConfig) -> list[str]:
     rules, out = policy.overfitting, []
     if not rules.enabled:
         return out
-    ratio = _get(result, "test_train_loss_ratio")
-    if ratio is not None and ratio.candidate > rules.max_test_train_loss_ratio:
-        out.append(f"test/train loss ratio {ratio.candidate:.3f} > {rules.max_test_train_loss_ratio} "
-                   f"(the baseline's is {ratio.baseline:.3f}): the model scores its training rows far better than held-out rows")
+    gap = _get(result, "test_train_loss_gap")
+    if gap is not None and gap.candidate > rules.max_test_train_loss_gap:
+        out.append(f"held-out minus training loss is {gap.candidate:.3f} nats per byte > {rules.max_test_train_loss_gap} "
+                   f"(the baseline's is {gap.baseline:.3f}): the model scores its training rows far better than held-out rows")
     rise = _get(result, "val_rise")
     if rise is not None and rise.candidate > rules.max_val_rise:
         out.append(f"validation loss rose {rise.candidate:.3f} above its minimum while training loss fell (> {rules.max_val_rise})")
@@ -170,6 +170,17 @@ def contamination_rules(result: CheckResult, policy: PolicyConfig) -> list[str]:
         return []
     return [f"eval set {s['name']} is contaminated: {s['overlapping_rows']} of {s['rows']} rows overlap the training data"
             for s in result.details.get("sets", []) if s.get("invalid")]
+
+
+def human_rules(policy: PolicyConfig, human: dict[str, Any]) -> list[str]:
+    """The human comparison's rule: the lower bound of the candidate's win rate (ties split)."""
+    rules, win = policy.human, human.get("win_rate") or {}
+    if not rules.enabled or win.get("low") is None:
+        return [] if not rules.enabled else ["human: no submitted comparison to judge"]
+    if win["low"] < rules.min_win_rate_lower:
+        return [f"human: the candidate's win rate (ties as half) is {win['estimate']:.1%}, its lower 95 % bound "
+                f"{win['low']:.1%} is below {rules.min_win_rate_lower:.0%} ({win['n']} votes on {win.get('records', '?')} records)"]
+    return []
 
 
 RULES: dict[str, Rule] = {

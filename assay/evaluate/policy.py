@@ -34,9 +34,9 @@ class OverfittingRules(BaseModel):
     model_config = _STRICT
 
     enabled: bool = Field(True, description="Apply these rules.")
-    max_test_train_loss_ratio: float = Field(
-        1.5, gt=0, description="Mean per-byte loss on the model's own test rows over the same on its training rows "
-        "(1.0: no gap; a memorising model scores its training rows far better)."
+    max_test_train_loss_gap: float = Field(
+        0.25, ge=0, description="Loss on the model's own held-out rows minus loss on its training rows, in nats per byte of the "
+        "answer (0: no gap; a memorising model scores its training rows far better)."
     )
     max_val_rise: float = Field(
         0.25, ge=0, description="Largest rise of validation loss above its minimum while training loss kept falling, in nats per token."
@@ -78,6 +78,16 @@ class ContaminationRules(BaseModel):
     enabled: bool = Field(True, description="An `invalid` (contaminated) eval set fails the gate: its numbers cannot count as a pass.")
 
 
+class HumanRules(BaseModel):
+    model_config = _STRICT
+
+    enabled: bool = Field(True, description="Apply to reports that carry a human comparison (`assay eval human pull`).")
+    min_win_rate_lower: float = Field(
+        0.5, ge=0, le=1, description="The lower 95 % bound of the candidate's win rate against the baseline, ties counted as "
+        "half, must be at least this (0.5: raters found it at least as good: non-inferiority)."
+    )
+
+
 class WatchRules(BaseModel):
     model_config = _STRICT
 
@@ -103,6 +113,7 @@ class PolicyConfig(BaseModel):
     forgetting: ForgettingRules = Field(default_factory=ForgettingRules, description="Forgetting of general ability.")
     bias: BiasRules = Field(default_factory=BiasRules, description="Bias probes against the baseline.")
     contamination: ContaminationRules = Field(default_factory=ContaminationRules, description="Eval sets that overlap the training data.")
+    human: HumanRules = Field(default_factory=HumanRules, description="Blind human comparison (`assay eval human`).")
     watch: WatchRules = Field(default_factory=WatchRules, description="Monitoring (`assay eval watch`).")
 
     @property

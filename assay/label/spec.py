@@ -20,13 +20,19 @@ RATINGS = [1, 2, 3, 4, 5]
 VECTOR_NAME, VECTOR_DIMS = "embedding", 384
 # metadata names derived from the signals (signals.py) besides the q_* columns, with their types
 DERIVED_METADATA = {"pii_any": "terms", "pii_count": "integer", "cluster_size": "integer", "quality_score": "float", "priority": "float"}
-FIELD_TITLES = {PROMPT: "Prompt", RESPONSE: "Response", MESSAGES: "Conversation", TEXT: "Text"}
+FIELD_TITLES = {PROMPT: "Prompt", RESPONSE: "Response", MESSAGES: "Conversation", TEXT: "Text",
+                "answer_a": "Answer A", "answer_b": "Answer B"}
 # question → (title, description) shown to reviewers
 QUESTION_TEXT: dict[str, tuple[str, str | None]] = {
     "decision": ("Decision", "approve, reject, or edit (then fill in corrected_response)"),
     "corrected_response": ("Corrected response", "Only for `edit`: the full corrected text"),
     "quality": ("Quality", None),
     "issues": ("Issues", None),
+    # blind side-by-side comparisons (`assay eval human`)
+    "preference": ("Which answer is better?", "A, B, or tie when neither is better"),
+    "rating_a": ("Rating of answer A", "1 = unusable … 5 = exemplary"),
+    "rating_b": ("Rating of answer B", "1 = unusable … 5 = exemplary"),
+    "comment": ("Comment", "Optional: what made the difference"),
 }
 
 

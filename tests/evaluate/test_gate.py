@@ -105,16 +105,18 @@ def test_contamination_names_each_contaminated_set() -> None:
 
 # ---- overfitting ----
 
-def overfitting(ratio: float, rise: float) -> CheckResult:
-    return result("overfitting", test_train_loss_ratio=Comparison(ratio, 1.0, ratio, ratio - 0.1, ratio + 0.1, 40, False, "ratio"),
+def overfitting(gap: float, rise: float, ratio: float = 1.0) -> CheckResult:
+    return result("overfitting", test_train_loss_gap=diff(gap, 0.0, higher=False),
+                  test_train_loss_ratio=Comparison(ratio, 1.0, ratio, ratio - 0.1, ratio + 0.1, 40, False, "ratio"),
                   val_rise=diff(rise, None, higher=False))
 
 
 def test_overfitting_rules_on_both_sides_of_their_thresholds() -> None:
-    assert decide(task(), overfitting(1.5, 0.25))[0]
-    passed, reasons, _ = decide(task(), overfitting(1.51, 0.0))
-    assert not passed and reasons[0].startswith("overfitting: test/train loss ratio 1.510 > 1.5")
-    passed, reasons, _ = decide(task(), overfitting(1.0, 0.26))
+    assert decide(task(), overfitting(0.25, 0.25))[0]
+    assert decide(task(), overfitting(0.01, 0.0, ratio=9.0))[0], "a large ratio of two near-zero losses is not a gap"
+    passed, reasons, _ = decide(task(), overfitting(0.26, 0.0))
+    assert not passed and reasons[0].startswith("overfitting: held-out minus training loss is 0.260 nats per byte > 0.25")
+    passed, reasons, _ = decide(task(), overfitting(0.0, 0.26))
     assert not passed and reasons[0].startswith("overfitting: validation loss rose 0.260")
     assert decide(task(), overfitting(9.0, 9.0), config=policy(overfitting={"enabled": False}))[0]
 

@@ -27,9 +27,9 @@ def overfitting(ctx: EvalContext, settings: OverfittingSettings) -> CheckResult:
     curves = loss_curves(Path(ctx.model.path) / "metrics.jsonl")
     result.details = {"curves": curves["curves"], "stages": curves["stages"], "findings": []}
     result.metrics |= _history_metrics(curves["curves"], result.details["findings"])
-    ratio = _loss_ratio(ctx, settings)
-    if ratio is not None:
-        result.metrics["test_train_loss_ratio"] = ratio
+    held_out = _held_out_losses(ctx, settings)
+    if held_out is not None:
+        result.metrics |= held_out
     else:
         result.notes.append("no held-out rows with answers (no test split, no task files): the test/train loss ratio was not measured")
     return result
@@ -88,7 +88,13 @@ def _one(value: float, n: int, *, higher_is_better: bool) -> Comparison:
     return Comparison(value, None, None, None, None, n, higher_is_better)
 
 
-def _loss_ratio(ctx: EvalContext, settings: OverfittingSettings) -> Comparison | None:
+def _held_out_losses(ctx: EvalContext, settings: OverfittingSettings) -> dict[str, Comparison] | None:
+    """How much better each side scores the model's training rows than held-out rows.
+
+    `test_train_loss_gap` (test minus train loss, nats per byte of the answer) is what the gate reads:
+    a ratio of two losses near zero (a model that learned a format scores every row almost
+    perfectly) swings wildly, while the gap stays near zero unless training rows are favoured.
+    """
     rng = np.random.default_rng(ctx.seed)
     test, train = (_sample(found, settings.max_rows, rng) for found in (_held_out(ctx), items(ctx.rows("train"))))
     if not test or not train:
@@ -98,8 +104,15 @@ def _loss_ratio(ctx: EvalContext, settings: OverfittingSettings) -> Comparison |
         ctx.progress(f"overfitting: scoring {len(test)} test and {len(train)} train answers with the {side}")
         with scoring as scorer:
             losses[side] = [_per_byte(ctx, scorer, group) for group in (test, train)]
-    cand, base = (ratio_interval(*losses[s], ctx) for s in ("candidate", "baseline"))
-    return Comparison(cand[0], base[0], cand[0], cand[1], cand[2], len(test) + len(train), False, "ratio")
+    n = len(test) + len(train)
+    gap = {s: _interval(*losses[s], ctx, lambda t, r: t - r) for s in ("candidate", "baseline")}
+    ratio = {s: _interval(*losses[s], ctx, lambda t, r: t / r) for s in ("candidate", "baseline")}
+    return {
+        "test_train_loss_gap": Comparison(gap["candidate"][0], gap["baseline"][0], gap["candidate"][0] - gap["baseline"][0],
+                                          gap["candidate"][1] - gap["baseline"][0], gap["candidate"][2] - gap["baseline"][0], n, False),
+        "test_train_loss_ratio": Comparison(ratio["candidate"][0], ratio["baseline"][0], ratio["candidate"][0], ratio["candidate"][1],
+                                            ratio["candidate"][2], n, False, "ratio"),
+    }
 
 
 def _held_out(ctx: EvalContext) -> list[Item]:
@@ -124,11 +137,11 @@ def _per_byte(ctx: EvalContext, scorer: Any, group: list[Item]) -> np.ndarray:
     return np.array([-ll / max(len(item.reference.encode()), 1) for ll, item in zip(lls, group, strict=True)])
 
 
-def ratio_interval(test: np.ndarray, train: np.ndarray, ctx: EvalContext) -> tuple[float, float, float]:
-    """mean(test) / mean(train) with a percentile bootstrap interval, each set resampled on its own."""
+def _interval(test: np.ndarray, train: np.ndarray, ctx: EvalContext, combine: Any) -> tuple[float, float, float]:
+    """combine(mean test loss, mean train loss) with a percentile bootstrap interval, each set resampled on its own."""
     rng = np.random.default_rng(ctx.seed)
     k = ctx.resamples
-    ratios = test[rng.integers(0, len(test), (k, len(test)))].mean(1) / train[rng.integers(0, len(train), (k, len(train)))].mean(1)
+    values = combine(test[rng.integers(0, len(test), (k, len(test)))].mean(1), train[rng.integers(0, len(train), (k, len(train)))].mean(1))
     alpha = (1 - ctx.confidence) / 2
-    low, high = np.quantile(ratios, [alpha, 1 - alpha])
-    return float(test.mean() / train.mean()), float(low), float(high)
+    low, high = np.quantile(values, [alpha, 1 - alpha])
+    return float(combine(test.mean(), train.mean())), float(low), float(high)

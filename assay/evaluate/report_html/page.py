@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from assay.evaluate.report_html import plots, provenance, summary, tables
+from assay.evaluate.report_html import human, plots, provenance, summary, tables
 from assay.evaluate.report_html.fmt import as_dict, dicts, e
 
 CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2433;padding:0 1rem}
@@ -81,7 +81,7 @@ def render_html(report: dict) -> str:
         plots.deltas_section(checks),
         plots.category_section(checks, bias),
         *(_per_check(title, render, checks) for title, render in _EXAMPLE_SECTIONS),
-        provenance.human(report),
+        human.human(report),
         "<section><h2>Provenance</h2>"
         + provenance.hashes(report)
         + provenance.settings(report)

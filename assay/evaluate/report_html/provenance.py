@@ -59,15 +59,6 @@ def settings(report: dict) -> str:
     return f"<details><summary>Suite settings and gate policy</summary>{body}</details>"
 
 
-def human(report: dict) -> str:
-    """A merged human-evaluation report, shown as its top-level fields."""
-    data = as_dict(report.get("human"))
-    if not data:
-        return ""
-    rows = "".join(f"<tr><th>{e(k)}</th><td>{clip(v, 600)}</td></tr>" for k, v in data.items())
-    return f"<section><h2>Human evaluation</h2><table>{rows}</table></section>"
-
-
 def _json(value: object) -> str:
     return json.dumps(
         value if value is not None else {}, indent=2, ensure_ascii=False, sort_keys=True, default=str
