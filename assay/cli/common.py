@@ -26,6 +26,7 @@ WorkspaceOpt = Annotated[
     typer.Option("--workspace", "-w", help="Workspace directory (default: $ASSAY_HOME, else ./.assay).", show_default=False),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
+DatasetArg = Annotated[str, typer.Argument(help="Argilla dataset name (as printed by push).")]
 ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="TOML file with the layout of assay.toml, laid over the workspace's settings.", show_default=False),

@@ -9,6 +9,7 @@ import typer
 
 from assay.cli.common import (
     ConfigOpt,
+    DatasetArg,
     JsonOpt,
     WorkspaceOpt,
     emit_json,
@@ -262,7 +263,7 @@ def human_push(
 @human_app.command("progress", epilog="Example: assay eval human progress compare-1a2b3c4d5e6f --json")
 @handle_errors
 def human_progress(
-    name: Annotated[str, typer.Argument(help="Argilla dataset name (as printed by push).")],
+    name: DatasetArg,
     config: ConfigOpt = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
@@ -293,7 +294,7 @@ def _human_summary(s: dict[str, Any]) -> None:
 @human_app.command("pull", epilog="Example: assay eval human pull compare-1a2b3c4d5e6f --policy eval/policy.toml --json")
 @handle_errors
 def human_pull(
-    name: Annotated[str, typer.Argument(help="Argilla dataset name (as printed by push).")],
+    name: DatasetArg,
     policy: Annotated[Path | None, typer.Option("--policy", help="Gate policy (default: eval.policy); its [human] rule applies.", show_default=False)] = None,
     report_name: Annotated[str | None, typer.Option("--name", "-n", help="Tag the new report with this name.")] = None,
     config: ConfigOpt = None,

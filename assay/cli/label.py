@@ -9,6 +9,7 @@ import typer
 
 from assay.cli.common import (
     ConfigOpt,
+    DatasetArg,
     JsonOpt,
     WorkspaceOpt,
     emit_json,
@@ -171,7 +172,7 @@ def push(
 @app.command("progress", epilog="Example: assay label progress ds-1a2b3c4d5e6f --json")
 @handle_errors
 def progress(
-    name: Annotated[str, typer.Argument(help="Argilla dataset name (as printed by push).")],
+    name: DatasetArg,
     config: ConfigOpt = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
@@ -225,7 +226,7 @@ PULL_EXAMPLE = """Examples:
 @app.command("pull", epilog=PULL_EXAMPLE)
 @handle_errors
 def pull(
-    name: Annotated[str, typer.Argument(help="Argilla dataset name (as printed by push).")],
+    name: DatasetArg,
     policy: Annotated[str | None, typer.Option("--policy", help="majority, unanimous or min-votes:N (default: label.policy).", show_default=False)] = None,
     min_agreement: Annotated[float | None, typer.Option("--min-agreement", help="Refuse (exit 1) below this agreement on `decision` (default: label.min_agreement).", show_default=False)] = None,
     tag: Annotated[str | None, typer.Option("--name", "-n", help="Tag the approved version with this name (moves an existing tag).", show_default=False)] = None,
