@@ -7,6 +7,7 @@ config). That needs a deliberate decision (and PIPELINE_VERSION bumped), never a
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -43,10 +44,15 @@ def test_synthetic_versions_keep_their_ids(ws, tmp_path: Path, shape: str, expec
 
 
 @pytest.mark.skipif(not GSM8K.exists(), reason="shared GSM8K data not present")
-def test_gsm8k_versions_keep_their_ids(ws, tmp_path: Path) -> None:
+def test_gsm8k_versions_keep_their_ids(ws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "data").mkdir()
     path, _ = _planted(tmp_path / "data")
     assert curate(ws, [path]).version_id == "ds-2d8dfe003231"
+    # The eval path is part of the config (and so of the id): use the same relative path on every
+    # machine, as a workspace's assay.toml would, not wherever the shared data happens to live.
+    (tmp_path / "evals").mkdir()
+    shutil.copyfile(GSM8K / "test.jsonl", tmp_path / "evals" / "gsm8k_test.jsonl")
+    monkeypatch.chdir(tmp_path)
     cfg = ws.config.curate.model_copy(update={"decontaminate": ws.config.curate.decontaminate.model_copy(
-        update={"evals": [str(GSM8K / "test.jsonl")]})})
-    assert curate(ws, [path], cfg).version_id == "ds-aafe64a81aeb"
+        update={"evals": ["evals/gsm8k_test.jsonl"]})})
+    assert curate(ws, [path], cfg).version_id == "ds-0ae9257eb9ee"
