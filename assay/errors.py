@@ -46,6 +46,23 @@ class CheckFailed(AssayError):
     exit_code = 1
 
 
+class StorageError(AssayError):
+    """The disk refused a write (full, over quota); what was being written was never published."""
+
+
+def storage_error(exc: OSError) -> StorageError | None:
+    """A disk-full OSError as a user-facing error; None for any other OSError (those stay bugs)."""
+    import errno
+
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    where = f" writing {exc.filename}" if exc.filename else ""
+    return StorageError(
+        f"the disk is full{where}: {exc.strerror}; nothing half-written was published",
+        hint="free space on the workspace's disk (`assay doctor` removes staging leftovers), then rerun: finished versions are reused",
+    )
+
+
 def require(module: str, extra: str):
     """Import an optional dependency or raise an error naming the extra that provides it."""
     import importlib

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from assay.errors import AssayError
+from assay.errors import AssayError, storage_error
 
 WorkspaceOpt = Annotated[
     Path | None,
@@ -84,6 +84,12 @@ def handle_errors(fn: Callable) -> Callable:
         except AssayError as exc:
             report_error(exc, as_json)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            storage = storage_error(exc)
+            if storage is None:
+                raise
+            report_error(storage, as_json)
+            raise typer.Exit(storage.exit_code) from None
 
     return wrapper
 

@@ -109,3 +109,30 @@ def test_rewriting_over_an_uncatalogued_leftover_registers_a_whole_version(ws, d
     [entry] = ws.datasets.list()
     v = ws.datasets.get(entry.id)
     assert v.data().collect().height == 100 and doctor(ws).ok
+
+
+def test_a_full_disk_publishes_nothing_and_says_so(ws, tmp_path, monkeypatch):
+    import errno
+    import json
+
+    import polars as pl
+    from typer.testing import CliRunner
+
+    from assay.cli import app
+    from tests.conftest import sentence, write_jsonl
+
+    real_write = pl.DataFrame.write_parquet
+
+    def full_disk(self, path, *args, **kwargs):
+        if str(path).endswith("data.parquet"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_write(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full_disk)
+    data = write_jsonl(tmp_path / "in.jsonl", [{"text": sentence(i)} for i in range(20)])
+    got = CliRunner().invoke(app, ["-w", str(ws.root), "--json", "curate", "run", str(data)])
+    assert got.exit_code == 2, got.output
+    error = json.loads(got.stdout.strip().splitlines()[-1])
+    assert "disk is full" in error["error"] and "data.parquet" in error["error"] and "doctor" in error["hint"]
+    assert ws.datasets.list() == [] and not any((ws.root / "datasets").iterdir())
+    assert doctor(ws).ok
