@@ -1,4 +1,4 @@
-"""`assay label serve | stop | status | users add | push | progress | pull`: human review in Argilla."""
+"""`assay label serve | stop | status | users add|list|reset-password|remove | push | progress | pull`: human review in Argilla."""
 
 from __future__ import annotations
 
@@ -117,6 +117,66 @@ def users_add(
     out.print("[yellow]these are shown once: pass them on now[/]")
 
 
+@users_app.command("list", epilog="Example: assay label users list --json")
+@handle_errors
+def users_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Every user of the embedded server: role, Argilla workspaces and responses so far."""
+    from rich.table import Table
+
+    from assay.label.server import list_users
+
+    users = list_users(_home(open_workspace(workspace)))
+    if as_json:
+        emit_json({"ok": True, "users": users})
+        return
+    table = Table(title="users")
+    for col in ("user", "role", "workspaces", "submitted", "discarded", "draft"):
+        table.add_column(col, justify="right" if col in ("submitted", "discarded", "draft") else "left")
+    for u in users:
+        r = u["responses"]
+        table.add_row(escape(u["username"]), u["role"], escape(", ".join(u["workspaces"])), f"{r['submitted']:,}",
+                      f"{r['discarded']:,}", f"{r['draft']:,}")
+    out.print(table)
+
+
+@users_app.command("reset-password", epilog="Example: assay label users reset-password alice")
+@handle_errors
+def users_reset_password(
+    name: Annotated[str, typer.Argument(help="Username.")],
+    password: Annotated[str | None, typer.Option("--password", help="The new password (default: generated).")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a user a new password (shown this once); their API key and reviews stay."""
+    from assay.label.server import reset_password
+
+    user = reset_password(_home(open_workspace(workspace)), name, password)
+    if as_json:
+        emit_json({"ok": True, **user})
+        return
+    out.print(f"new password for [bold]{escape(name)}[/]: {escape(user['password'])}")
+    out.print("[yellow]shown once: pass it on now[/]")
+
+
+@users_app.command("remove", epilog="Example: assay label users remove alice")
+@handle_errors
+def users_remove(
+    name: Annotated[str, typer.Argument(help="Username.")],
+    delete_responses: Annotated[bool, typer.Option("--delete-responses", help="Also when the user has responses: Argilla deletes them with the user.")] = False,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a user. Refused while they have responses (pull first) unless --delete-responses."""
+    from assay.label.server import remove_user
+
+    result = remove_user(_home(open_workspace(workspace)), name, delete_responses=delete_responses)
+    if as_json:
+        emit_json({"ok": True, **result})
+        return
+    gone = f" and {result['deleted_responses']:,} response(s)" if result["deleted_responses"] else ""
+    out.print(f"removed user [bold]{escape(name)}[/]{gone}")
+
+
 PUSH_EXAMPLE = """Examples:
 
   assay label push train-v1 --sample 200 --priority quality
@@ -134,6 +194,7 @@ def push(
     priority: Annotated[str | None, typer.Option("--priority", help="default, quality, dedup, pii or none (default: label.priority).", show_default=False)] = None,
     vectors: Annotated[bool | None, typer.Option("--vectors/--no-vectors", help="Add MiniLM embeddings for similarity search (default: label.vectors).", show_default=False)] = None,
     min_submitted: Annotated[int | None, typer.Option("--min-submitted", help="Responses each record needs (default: label.min_submitted).", show_default=False)] = None,
+    overlap: Annotated[float | None, typer.Option("--overlap", help="Share of records (0-1) that also need label.overlap_min_submitted responses, so agreement is measured on a sample (default: label.overlap_fraction).", show_default=False)] = None,
     config: ConfigOpt = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
@@ -141,6 +202,7 @@ def push(
     """Push a version's rows into an Argilla dataset for review; safe to repeat (adds only what is missing).
 
     Settings come from assay.toml ([label]), overlaid by --config FILE (same layout), then these options.
+    Warns when several curators can review but no record gets two reviews (agreement unmeasurable).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -148,7 +210,7 @@ def push(
 
     ws = open_workspace(workspace)
     cfg = settings(ws, config, **{"label.sample": sample, "label.priority": priority, "label.vectors": vectors,
-                                  "label.min_submitted": min_submitted})
+                                  "label.min_submitted": min_submitted, "label.overlap_fraction": overlap})
     if as_json:
         emit_json({"ok": True, **push_api(ws, ref, dataset=dataset, config=cfg).to_dict()})
         return
@@ -160,13 +222,23 @@ def push(
             elapsed = bar.tasks[0].elapsed or 0
             bar.update(task, completed=done, total=total, rate=f"{done / elapsed:.0f} records/s" if elapsed else "")
 
-        result = push_api(ws, ref, dataset=dataset, config=cfg, progress=tick)
+        result = push_api(ws, ref, dataset=dataset, config=cfg, progress=tick, say=lambda line: bar.console.print(f"[dim]{escape(line)}[/]"))
     state = "created" if result.created else ("updated" if result.added else "unchanged:")
     rate = f" in {result.seconds} s ({result.records_per_s} records/s)" if result.added else ""
     out.print(f"{state} Argilla dataset [bold]{escape(result.dataset)}[/] for {result.version}: "
               f"added {result.added:,} record(s){rate}, {result.existing:,} already there")
+    out.print(f"overlap: {_overlap_text(result.min_submitted, result.overlap)}")
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
     out.print(f"review it at {escape(result.url)}")
     out.print(f"then: assay label progress {escape(result.dataset)}   and   assay label pull {escape(result.dataset)}")
+
+
+def _overlap_text(min_submitted: int, overlap: dict | None) -> str:
+    base = f"every record needs {min_submitted} review{'s' if min_submitted > 1 else ''}"
+    if overlap:
+        base += f"; about {overlap['fraction']:.0%} of them need {overlap['min_submitted']} (agreement sample)"
+    return base
 
 
 @app.command("progress", epilog="Example: assay label progress ds-1a2b3c4d5e6f --json")
@@ -188,7 +260,8 @@ def progress(
         emit_json({"ok": True, **p})
         return
     out.print(f"[bold]{escape(name)}[/] ({p['version'] or 'unlinked'}): {p['records']:,} records, "
-              f"{p['completed']:,} completed (min_submitted {p['min_submitted']}), {p['with_votes']:,} with a vote")
+              f"{p['completed']:,} completed, {p['with_votes']:,} with a vote; {_overlap_text(p['min_submitted'], p['overlap'])}"
+              + (f" ({p['overlap_records']:,} records)" if p["overlap"] else ""))
     table = Table(title="annotators")
     for col in ("annotator", "submitted", "discarded", "draft"):
         table.add_column(col, justify="left" if col == "annotator" else "right")
@@ -196,6 +269,8 @@ def progress(
         table.add_row(escape(user), f"{c['submitted']:,}", f"{c['discarded']:,}", f"{c['draft']:,}")
     out.print(table)
     out.print(_agreement_table(p["agreement"]))
+    if p["agreement_note"]:
+        out.print(f"[yellow]agreement {escape(p['agreement_note'])}[/]")
     out.print(f"disagreements so far: {p['disagreements']:,}")
 
 
@@ -252,6 +327,8 @@ def pull(
     out.print(f"approved version [bold]{r.version}[/]{tagged} {state}: {r.kept:,} rows kept ({r.corrected:,} corrected), "
               f"rejected {removed}; policy {escape(r.policy)}, {r.required_votes} vote(s) required")
     out.print(_agreement_table(r.agreement))
+    if r.agreement_note:
+        out.print(f"[yellow]agreement {escape(r.agreement_note)}[/]")
     for d in r.disagreements[:10]:
         votes = ", ".join(f"{escape(a)}={escape(v)}" for a, v in d["votes"].items())
         out.print(f"disagreement {escape(d['id'])}: {votes} → {escape(d['outcome'])}")

@@ -12,14 +12,15 @@ server's own detail. Nothing is sent before the server and the key have been che
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
 from assay.errors import AssayError, ConfigError, WorkspaceError, require
 from assay.label.client import ENV_KEY, SERVE_HINT, Connection
-from assay.label.links import VERSION_KEY
-from assay.label.spec import FIELD_TITLES, QUESTION_TEXT, Spec
+from assay.label.links import OVERLAP_KEY, VERSION_KEY
+from assay.label.spec import FIELD_TITLES, METADATA_TITLES, QUESTION_TEXT, Spec
 from assay.label.store import DatasetRef, ReviewRecord, Sent, Snapshot, verify_existing
 
 PAGE = 1000  # records per listing request (argilla-server's maximum)
@@ -88,6 +89,19 @@ class ArgillaStore:
             found = self.request("PATCH", f"/api/v1/datasets/{found['id']}", json={"metadata": {**metadata, VERSION_KEY: version_id}})
         return self._ref(found), False
 
+    @property
+    def record_overlap(self) -> bool:
+        """Whether the server honours a record's own `reviews_needed`: only assay's embedded one does."""
+        return self.conn.source == "embedded"
+
+    def annotators(self) -> list[str]:
+        """Usernames of the annotators who can review in the workspace (for the overlap warning)."""
+        wid = self._workspace_id(create=False)
+        if wid is None:
+            return []
+        users = self.request("GET", f"/api/v1/workspaces/{wid}/users")["items"]
+        return sorted(u["username"] for u in users if u["role"] == "annotator")
+
     def existing_ids(self, dataset: DatasetRef) -> set[str]:
         return {item["external_id"] for item in self._records(dataset.id)}
 
@@ -113,8 +127,14 @@ class ArgillaStore:
     # -- annotating (simulated curators) ------------------------------------------------------------------
 
     def records(self, dataset: DatasetRef) -> list[dict]:
-        """Every record as the server returns it (id, external_id, fields, metadata, responses)."""
-        return list(self._records(dataset.id, include=["responses"]))
+        """Every record as the server returns it (id, external_id, fields, metadata, responses, suggestions
+        with their question's name)."""
+        names = {q["id"]: q["name"] for q in self.request("GET", f"/api/v1/datasets/{dataset.id}/questions")["items"]}
+        items = list(self._records(dataset.id, include=["responses", "suggestions"]))
+        for item in items:
+            for suggestion in item.get("suggestions") or []:
+                suggestion["question_name"] = names.get(suggestion.get("question_id"))
+        return items
 
     def submit(self, responses: list[dict[str, Any]]) -> int:
         """Submit responses as the key's user: `[{"record_id": ..., "values": {question: value}}]`."""
@@ -192,6 +212,7 @@ class ArgillaStore:
             server=self.conn.url,
             min_submitted=int((dataset.get("distribution") or {}).get("min_submitted") or 1),
             version=(dataset.get("metadata") or {}).get(VERSION_KEY),
+            overlap=(dataset.get("metadata") or {}).get(OVERLAP_KEY),
         )
 
     def _spec(self, dataset: dict) -> Spec:
@@ -259,7 +280,7 @@ def dataset_payload(name: str, workspace_id: str, spec: Spec, version_id: str, g
         "guidelines": guidelines,
         "allow_extra_metadata": False,
         "distribution": {"strategy": "overlap", "min_submitted": spec["min_submitted"]},
-        "metadata": {VERSION_KEY: version_id},
+        "metadata": {VERSION_KEY: version_id} | ({OVERLAP_KEY: spec["overlap"]} if spec.get("overlap") else {}),
     }
 
 
@@ -274,8 +295,9 @@ def settings_payloads(spec: Spec) -> dict[str, list[dict[str, Any]]]:
 
 
 def field_payload(name: str, field: dict[str, Any]) -> dict[str, Any]:
-    # the SDK renders chat turns as markdown and plain text fields as they are
-    settings = {"type": "chat", "use_markdown": True} if field["type"] == "chat" else {"type": "text", "use_markdown": False}
+    # Plain text, chats included: Markdown would change what curators see (`#### 42` becomes a heading and
+    # the marker the model must learn disappears), and they must judge exactly what the model will see.
+    settings = {"type": field["type"], "use_markdown": False}
     return {"name": name, "title": FIELD_TITLES.get(name, name), "required": field["required"], "settings": settings}
 
 
@@ -297,7 +319,19 @@ def question_payload(name: str, question: dict[str, Any]) -> dict[str, Any]:
 
 def metadata_payload(name: str, kind: str) -> dict[str, Any]:
     settings: dict[str, Any] = {"type": kind, "values": None} if kind == "terms" else {"type": kind, "min": None, "max": None}
-    return {"name": name, "title": name, "settings": {"visible_for_annotators": True, **settings}, "visible_for_annotators": True}
+    return {"name": name, "title": metadata_title(name), "settings": {"visible_for_annotators": True, **settings},
+            "visible_for_annotators": True}
+
+
+def metadata_title(name: str) -> str:
+    """What curators read for a metadata property: a known title, or the name made readable."""
+    if name in METADATA_TITLES:
+        return METADATA_TITLES[name]
+    match = re.fullmatch(r"q_(top|dup)_(\d+)gram_frac", name)
+    if match:
+        kind, n = match.groups()
+        return f"Most repeated {n}-gram (share)" if kind == "top" else f"Repeated {n}-grams (share)"
+    return name.removeprefix("q_").replace("_", " ").capitalize()
 
 
 def record_payload(record: ReviewRecord, question_ids: dict[str, str]) -> dict[str, Any]:
@@ -325,4 +359,5 @@ def spec_from_server(dataset: dict, fields: list, questions: list, metadata: lis
         "metadata": {m["name"]: m["settings"]["type"] for m in metadata},
         "vectors": {v["name"]: v["dimensions"] for v in vectors},
         "min_submitted": (dataset.get("distribution") or {}).get("min_submitted"),
+        "overlap": (dataset.get("metadata") or {}).get(OVERLAP_KEY),
     }

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assay.errors import ConfigError
+from assay.settings import Conflict
 
 Priority = Literal["default", "quality", "dedup", "pii", "none"]
 AgreementMetric = Literal["krippendorff_alpha", "fleiss_kappa", "cohen_kappa", "percent_agreement"]
@@ -42,6 +43,37 @@ def parse_policy(text: str) -> Policy:
     return Policy(match.group(1))  # type: ignore[arg-type]
 
 
+class SuggestConfig(BaseModel):
+    """`[label.suggest]`: what the curation signals suggest to curators (see assay/label/suggest.py).
+
+    Argilla pre-fills a suggestion in the form, so a suggestion that curators leave as it is becomes their
+    answer: assay suggests what the signals know (issues, a quality estimate) and a decision only where
+    they are strong either way, and only when asked.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    issues: bool = Field(
+        True, description="Suggest `issues`: pii when personal data was found or redacted, low_quality and "
+        "formatting when a quality check fired or nearly fired."
+    )
+    quality: bool = Field(True, description="Suggest a 1-4 `quality` rating estimated from the q_* signals (never 5: heuristics cannot tell exemplary).")
+    decision: bool = Field(
+        False, description="Suggest a `decision` where the signals are strong either way (approve: far inside every "
+        "quality threshold with no issue and no copies; reject: on a threshold). Off: curators decide unprompted."
+    )
+    issue_min_strength: float = Field(
+        0.37, ge=0, le=1, description="Suggest an issue when its signal strength reaches this (1 = on a rejection "
+        "threshold, 0.37 = 10 % inside it, 0.14 = 20 % inside)."
+    )
+    approve_min_quality: float = Field(
+        0.9, ge=0.5, le=1, description="With `decision`: suggest approve only at or above this quality score (0.5 = on a threshold)."
+    )
+    reject_min_strength: float = Field(
+        0.9, ge=0, le=1, description="With `decision`: suggest reject at or above this issue strength (0.9 = 1 % inside a threshold)."
+    )
+
+
 class LabelConfig(BaseModel):
     """`[label]`: human review in Argilla (`assay label ...`)."""
 
@@ -58,6 +90,16 @@ class LabelConfig(BaseModel):
     min_submitted: int = Field(
         1, ge=1, description="Submitted responses a record needs before Argilla counts it as completed (overlap)."
     )
+    overlap_fraction: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        examples=[0.1],
+        description="Share of records (chosen by a seeded hash of the row id) that need `overlap_min_submitted` "
+        "responses while the rest need `min_submitted`: agreement is measured on a sample at a fraction of the "
+        "cost. Needs the embedded server; unset: every record needs `min_submitted`.",
+    )
+    overlap_min_submitted: int = Field(2, ge=2, description="Responses each record of the overlap sample needs.")
     sample: int | None = Field(
         None, ge=1, examples=[500], description="Push only this many rows (the first in priority order); unset: every row."
     )
@@ -82,6 +124,7 @@ class LabelConfig(BaseModel):
     )
     guidelines: str = Field("", description="Extra text added to the reviewer guidelines shown in the UI.")
     suggestion_agent: str = Field("assay-curate", description="Agent name on the suggestions made from curation signals.")
+    suggest: SuggestConfig = Field(default_factory=SuggestConfig, description="Suggestions made from curation signals.")
     policy: str = Field("majority", description="How votes decide a row: majority, unanimous or min-votes:N.")
     min_agreement: float | None = Field(
         None,
@@ -93,6 +136,16 @@ class LabelConfig(BaseModel):
     agreement_metric: AgreementMetric = Field(
         "krippendorff_alpha", description="Agreement number that `min_agreement` is compared with."
     )
+
+    def conflicts(self) -> list[Conflict]:
+        """Settings that are each valid but cannot hold together (see `assay.settings`)."""
+        if self.overlap_fraction is not None and self.overlap_min_submitted <= self.min_submitted:
+            return [Conflict(
+                f"{{0}} is set but {{1}} = {self.overlap_min_submitted} does not exceed {{2}} = {self.min_submitted}: "
+                "raise {1}, lower {2}, or unset {0}",
+                (("overlap_fraction",), ("overlap_min_submitted",), ("min_submitted",)),
+            )]
+        return []
 
     @field_validator("policy")
     @classmethod

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 LINKS_FILE = Path("label") / "links.json"
 VERSION_KEY = "assay_version"
+OVERLAP_KEY = "assay_overlap"  # the sampled overlap (spec.overlap_spec) a dataset was created with
 
 
 def read_links(root: Path) -> dict[str, dict[str, Any]]:

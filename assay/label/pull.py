@@ -12,6 +12,7 @@ agreement numbers and a sha256 of the responses used.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -61,6 +62,7 @@ class PullResult:
     disagreements: list[dict[str, Any]]
     responses_sha256: str
     name: str | None = None
+    agreement_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +106,27 @@ def required_votes(cfg: LabelConfig, dataset: DatasetRef) -> int:
     return parse_policy(cfg.policy).min_votes or dataset.min_submitted
 
 
+def votes_needed(cfg: LabelConfig, dataset: DatasetRef) -> Callable[[str], int]:
+    """Row id → the votes its outcome needs: N of min-votes:N, else what the record was pushed to need
+    (`min_submitted`, or more in the dataset's sampled overlap)."""
+    fixed = parse_policy(cfg.policy).min_votes
+    return (lambda _: fixed) if fixed else dataset.reviews_needed
+
+
+def agreement_note(report: dict[str, Any], dataset: DatasetRef) -> str | None:
+    """Why agreement is empty and what to do, or None when it was measured."""
+    if report["questions"]["decision"]["units"]:
+        return None
+    if dataset.min_submitted > 1 or dataset.overlap:
+        asked = (f"{dataset.overlap['fraction']:.0%} of the records need {dataset.overlap['min_submitted']} reviews"
+                 if dataset.overlap else f"every record needs {dataset.min_submitted} reviews")
+        return (f"not measured yet: no record has two submitted reviews so far ({asked}); it appears as "
+                "curators review the same records")
+    return ("cannot be measured: every record needs one review (min_submitted 1, no sampled overlap), so no two "
+            f"curators answer the same record; push to a new dataset with `assay label push VERSION --dataset "
+            f"{dataset.name}-2 --overlap 0.1` (10 % reviewed twice) or `--min-submitted 2`")
+
+
 # -- progress ---------------------------------------------------------------------------------------------
 
 
@@ -117,18 +140,22 @@ def progress(
         snap = review.snapshot(ref)
     votes = votes_of(snap)
     per_record = Counter(v.record for v in votes)
-    outs = R.outcomes(sorted(per_record), votes, parse_policy(cfg.policy), required_votes(cfg, ref))
+    outs = R.outcomes(sorted(per_record), votes, parse_policy(cfg.policy), votes_needed(cfg, ref))
+    report = R.agreement_report(votes, cfg.issues)
     return {
         "dataset": dataset,
         "dataset_id": ref.id,
         "url": ref.url,
         "version": linked_version(ref, ws.root),
         "records": len(snap.record_ids),
-        "completed": sum(1 for n in per_record.values() if n >= ref.min_submitted),
+        "completed": sum(1 for r, n in per_record.items() if n >= ref.reviews_needed(r)),
         "with_votes": len(per_record),
         "min_submitted": ref.min_submitted,
+        "overlap": ref.overlap,
+        "overlap_records": sum(ref.reviews_needed(r) > ref.min_submitted for r in snap.record_ids),
         "annotators": status_counts(snap),
-        "agreement": R.agreement_report(votes, cfg.issues),
+        "agreement": report,
+        "agreement_note": agreement_note(report, ref),
         "disagreements": len(R.disagreements(outs)),
     }
 
@@ -154,17 +181,19 @@ def pull(
         raise InputError(_no_votes_message(dataset, snap), hint=f"curators submit in the UI: {ref.url}; check `assay label progress {dataset}`")
     need = required_votes(cfg, ref)
     data = parent.data().collect()
-    outs = R.outcomes(data.get_column(ID).to_list(), votes, parse_policy(cfg.policy), need)
+    outs = R.outcomes(data.get_column(ID).to_list(), votes, parse_policy(cfg.policy), votes_needed(cfg, ref))
     report = R.agreement_report(votes, cfg.issues)
     disagree = R.disagreements(outs)
     _gate(cfg, report, disagree)
     kept, rejects = approved_frames(data, outs)
-    review_info = _review_manifest(cfg, snap, need, report, disagree, votes)
+    review_info = _review_manifest(cfg, snap, need, report, disagree, votes) | {
+        "overlap": ref.overlap, "agreement_note": agreement_note(report, ref)}
     write = ws.datasets.write(
         kept,
         kind="approved",
         config={"label": {"dataset": dataset, "policy": cfg.policy, "required_votes": need,
-                          "min_agreement": cfg.min_agreement, "agreement_metric": cfg.agreement_metric}},
+                          "min_agreement": cfg.min_agreement, "agreement_metric": cfg.agreement_metric}
+                           | ({"overlap": ref.overlap} if ref.overlap else {})},
         rejects=rejects,
         parents=[parent.id],
         counts=_counts(data.height, kept.height, rejects),
@@ -175,7 +204,7 @@ def pull(
     reasons = dict(Counter(rejects.get_column("reason").to_list()))
     return PullResult(write.version.id, write.created, dataset, ref.id, parent.id, cfg.policy, need, kept.height,
                       reasons, int(kept.get_column("review_corrected").sum()), report,
-                      disagree[:SHOWN_DISAGREEMENTS], review_info["responses_sha256"], name)
+                      disagree[:SHOWN_DISAGREEMENTS], review_info["responses_sha256"], name, review_info["agreement_note"])
 
 
 def _parent_version(ws: Any, dataset: DatasetRef) -> Any:

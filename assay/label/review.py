@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +67,7 @@ class Outcome:
 def vote_from_response(record: str, annotator: str, response: dict) -> Vote:
     """A Vote from one response of argilla-server's REST representation."""
     values = {q: (v or {}).get("value") for q, v in (response.get("values") or {}).items()}
-    corrected = values.get("corrected_response")
+    corrected = values.get("corrected_response") or values.get("corrected_text")
     return Vote(
         record=record,
         annotator=annotator,
@@ -110,12 +111,14 @@ def correction(votes: list[Vote], keep: int) -> str | None:
     return [v.corrected for v in edits if counts[v.corrected] == best][-1]  # votes are in time order: latest wins
 
 
-def outcomes(row_ids: list[str], votes: list[Vote], policy: Policy, required: int) -> list[Outcome]:
-    """An outcome for every row id (rows without votes are not reviewed)."""
+def outcomes(row_ids: list[str], votes: list[Vote], policy: Policy, required: int | Callable[[str], int]) -> list[Outcome]:
+    """An outcome for every row id (rows without votes are not reviewed); `required` may differ per row
+    (a sampled overlap), given as a function of the row id."""
     by_row: dict[str, list[Vote]] = {}
     for v in votes:
         by_row.setdefault(v.record, []).append(v)
-    return [decide(i, by_row.get(i, []), policy, required) for i in row_ids]
+    need = required if callable(required) else (lambda _: required)
+    return [decide(i, by_row.get(i, []), policy, need(i)) for i in row_ids]
 
 
 def agreement_report(votes: list[Vote], issue_labels: list[str]) -> dict[str, Any]:

@@ -18,47 +18,86 @@ import hashlib
 
 import polars as pl
 
-from assay.schema import DUP_CLUSTER, ID
+from assay.schema import DUP_CLUSTER, ID, TEXT
 
 QUALITY, BORDERLINE, CLUSTER = "_quality", "_borderline", "_cluster_size"
 PII_COUNT, PII_ANY, PRIORITY = "_pii_count", "_pii_flag", "_priority"
+STRENGTH = {"low_quality": "_low_quality_strength", "formatting": "_formatting_strength"}  # issue → column
 BORDER_SCALE = 0.1  # a row 10 % inside its nearest threshold is borderline at exp(-1) = 0.37
 DUPLICATE_OF = "duplicate_of"
+NGRAM_MIN_WORDS = 50  # the quality step's default `ngram_min_words`
 
-# quality threshold key in the curate config → (q_* column, whether the threshold is a minimum)
-THRESHOLDS: dict[str, tuple[str, bool]] = {
-    "min_chars": ("q_chars", True),
-    "max_chars": ("q_chars", False),
-    "min_words": ("q_words", True),
-    "max_words": ("q_words", False),
-    "min_mean_word_length": ("q_mean_word_len", True),
-    "max_mean_word_length": ("q_mean_word_len", False),
-    "max_duplicate_line_fraction": ("q_dup_line_frac", False),
-    "max_duplicate_paragraph_fraction": ("q_dup_para_frac", False),
-    "max_symbol_word_ratio": ("q_symbol_ratio", False),
-    "min_alpha_word_ratio": ("q_alpha_ratio", True),
-    "min_stop_words": ("q_stop_words", True),
+# quality threshold key in the curate config → (q_* column, whether the threshold is a minimum, the
+# quality check it feeds, the review issue it points to)
+THRESHOLDS: dict[str, tuple[str, bool, str, str]] = {
+    "min_chars": ("q_chars", True, "too_short", "low_quality"),
+    "max_chars": ("q_chars", False, "too_long", "low_quality"),
+    "min_words": ("q_words", True, "too_short", "low_quality"),
+    "max_words": ("q_words", False, "too_long", "low_quality"),
+    "min_mean_word_length": ("q_mean_word_len", True, "low_mean_word_length", "low_quality"),
+    "max_mean_word_length": ("q_mean_word_len", False, "high_mean_word_length", "low_quality"),
+    "max_duplicate_line_fraction": ("q_dup_line_frac", False, "duplicate_lines", "formatting"),
+    "max_duplicate_paragraph_fraction": ("q_dup_para_frac", False, "duplicate_paragraphs", "formatting"),
+    "max_symbol_word_ratio": ("q_symbol_ratio", False, "high_symbol_ratio", "formatting"),
+    "min_alpha_word_ratio": ("q_alpha_ratio", True, "low_alpha_ratio", "low_quality"),
+    "min_stop_words": ("q_stop_words", True, "no_stop_words", "low_quality"),
 }
+NGRAM_THRESHOLDS = {"top_ngram_max_fraction": "q_top_{n}gram_frac", "duplicate_ngram_max_fraction": "q_dup_{n}gram_frac"}
+
+
+def _applies(check: str, frame: pl.DataFrame, quality: dict) -> pl.Expr:
+    """Whether the quality step ran `check` on each row (it skips some checks per row shape)."""
+    is_text = pl.col(TEXT).is_not_null() if TEXT in frame.columns else pl.lit(False)
+    in_text, in_instruction = check in (quality.get("text_skip") or []), check in (quality.get("instruction_skip") or [])
+    return pl.when(is_text).then(pl.lit(not in_text)).otherwise(pl.lit(not in_instruction))
+
+
+def _margin(column: str, limit: float, is_min: bool) -> pl.Expr:
+    """Relative distance to a threshold: 0 on it, positive inside, negative past it."""
+    value = pl.col(column).cast(pl.Float64)
+    return ((value - limit) if is_min else (limit - value)) / max(abs(float(limit)), 1e-9)
+
+
+def threshold_margins(frame: pl.DataFrame, quality: dict) -> list[tuple[str, pl.Expr]]:
+    """(issue, margin) for every threshold of the curate config that the row's q_* columns can measure;
+    null where the quality step did not apply that check to the row."""
+    out = []
+    for key, (column, is_min, check, issue) in THRESHOLDS.items():
+        limit = quality.get(key)
+        if limit is not None and column in frame.columns:
+            out.append((issue, pl.when(_applies(check, frame, quality)).then(_margin(column, limit, is_min))))
+    enough_words = pl.col("q_words") >= quality.get("ngram_min_words", NGRAM_MIN_WORDS) if "q_words" in frame.columns else pl.lit(True)
+    for key, pattern in NGRAM_THRESHOLDS.items():
+        for n, limit in (quality.get(key) or {}).items():
+            column = pattern.format(n=n)
+            if column in frame.columns:
+                applies = _applies("repeated_ngrams", frame, quality) & enough_words
+                out.append(("low_quality", pl.when(applies).then(_margin(column, limit, False))))
+    return out
+
+
+def _score(margin: pl.Expr) -> pl.Expr:
+    return 0.5 + margin.tanh() / 2
+
+
+def _strength(margin: pl.Expr) -> pl.Expr:
+    return (-(margin.clip(lower_bound=0) / BORDER_SCALE)).exp()
 
 
 def quality_signals(frame: pl.DataFrame, thresholds: dict) -> list[pl.Expr]:
     """Quality score (0.5 + tanh(m) / 2) and borderline-ness (exp(-m / 0.1)) from the smallest relative
-    margin m to a threshold; both null when nothing can be measured."""
-    margins = []
-    for key, (column, is_min) in THRESHOLDS.items():
-        limit = thresholds.get(key)
-        if limit is None or column not in frame.columns:
-            continue
-        scale = max(abs(float(limit)), 1e-9)
-        value = pl.col(column).cast(pl.Float64)
-        margins.append(((value - limit) if is_min else (limit - value)) / scale)
+    margin m to a threshold, and the same strength per issue (low_quality, formatting); the score and
+    borderline-ness are null when nothing can be measured, a strength is then 0."""
+    margins = threshold_margins(frame, thresholds)
     if not margins:
-        return [pl.lit(None, pl.Float64).alias(QUALITY), pl.lit(None, pl.Float64).alias(BORDERLINE)]
-    margin = pl.min_horizontal(margins)
-    return [
-        (0.5 + margin.tanh() / 2).round(4).alias(QUALITY),
-        (-(margin.clip(lower_bound=0) / BORDER_SCALE)).exp().round(4).alias(BORDERLINE),
-    ]
+        nothing = [pl.lit(None, pl.Float64).alias(QUALITY), pl.lit(None, pl.Float64).alias(BORDERLINE)]
+        return nothing + [pl.lit(0.0).alias(column) for column in STRENGTH.values()]
+    margin = pl.min_horizontal([m for _, m in margins])
+    out = [_score(margin).round(4).alias(QUALITY), _strength(margin).round(4).alias(BORDERLINE)]
+    for issue, column in STRENGTH.items():
+        mine = [m for group, m in margins if group == issue]
+        out.append(_strength(pl.min_horizontal(mine)).fill_null(0).round(4).alias(column) if mine else pl.lit(0.0).alias(column))
+    return out
 
 
 def cluster_sizes(frame: pl.DataFrame, rejects: pl.DataFrame) -> pl.Expr:

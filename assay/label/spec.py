@@ -7,6 +7,7 @@ turned into the server's own representation only by the review store (`argilla_r
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import polars as pl
@@ -18,14 +19,27 @@ Spec = dict[str, Any]
 DECISIONS = ["approve", "reject", "edit"]
 RATINGS = [1, 2, 3, 4, 5]
 VECTOR_NAME, VECTOR_DIMS = "embedding", 384
+RECORD, REQUEST = "record", "request"  # the record's provenance line; a chat's last user turn
+REVIEWS_NEEDED = "reviews_needed"  # metadata of records in a sampled overlap (see `overlap_sample`)
 # metadata names derived from the signals (signals.py) besides the q_* columns, with their types
 DERIVED_METADATA = {"pii_any": "terms", "pii_count": "integer", "cluster_size": "integer", "quality_score": "float", "priority": "float"}
-FIELD_TITLES = {PROMPT: "Prompt", RESPONSE: "Response", MESSAGES: "Conversation", TEXT: "Text",
-                "answer_a": "Answer A", "answer_b": "Answer B"}
+FIELD_TITLES = {RECORD: "Record", REQUEST: "Request (last user turn)", PROMPT: "Prompt", RESPONSE: "Response",
+                MESSAGES: "Conversation", TEXT: "Text", "answer_a": "Answer A", "answer_b": "Answer B"}
+# metadata property → the title curators see in the UI's filters and record details
+METADATA_TITLES = {
+    SOURCE: "Source file", SPLIT: "Split", "pii_any": "Personal data found", "pii_count": "Personal data hits",
+    "cluster_size": "Copies (this row + removed duplicates)", "quality_score": "Quality score (0.5 = on a threshold)",
+    "priority": "Review priority", REVIEWS_NEEDED: "Reviews needed", "q_chars": "Characters", "q_words": "Words",
+    "q_mean_word_len": "Mean word length", "q_dup_line_frac": "Repeated lines (share)",
+    "q_dup_para_frac": "Repeated paragraphs (share)", "q_symbol_ratio": "Symbols per word",
+    "q_alpha_ratio": "Words with a letter (share)", "q_stop_words": "Stop words", "q_symbols": "Symbols",
+}
+METADATA_DIGITS = 3  # float metadata is rounded to this many decimals: curators read it, filters use it
 # question → (title, description) shown to reviewers
 QUESTION_TEXT: dict[str, tuple[str, str | None]] = {
-    "decision": ("Decision", "approve, reject, or edit (then fill in corrected_response)"),
-    "corrected_response": ("Corrected response", "Only for `edit`: the full corrected text"),
+    "decision": ("Decision", "approve, reject, or edit (then write the fix below)"),
+    "corrected_response": ("Corrected response", "Only for `edit`: the full corrected response"),
+    "corrected_text": ("Corrected text", "Only for `edit`: the full corrected text"),
     "quality": ("Quality", None),
     "issues": ("Issues", None),
     # blind side-by-side comparisons (`assay eval human`)
@@ -46,20 +60,57 @@ def build_spec(schema: pl.Schema | dict, cfg: LabelConfig, *, vectors: bool) -> 
             f"the version has no content column (columns: {', '.join(schema)})",
             hint="push a curated version with prompt/response, messages or text",
         )
-    required = content in ((PROMPT, RESPONSE), (MESSAGES,), (TEXT,), (PROMPT,))  # mixed shapes: any may be empty
-    fields = {c: {"type": "chat" if c == MESSAGES else "text", "required": required} for c in content}
     return {
-        "fields": fields,
+        "fields": fields_spec(content),
         "questions": {
             "decision": {"type": "label_selection", "options": list(DECISIONS), "required": True},
-            "corrected_response": {"type": "text", "required": False},
+            correction_question(content): {"type": "text", "required": False},
             "quality": {"type": "rating", "options": list(RATINGS), "required": False},
             "issues": {"type": "multi_label_selection", "options": list(cfg.issues), "required": False},
         },
-        "metadata": metadata_spec(schema),
+        "metadata": metadata_spec(schema) | ({REVIEWS_NEEDED: "integer"} if cfg.overlap_fraction else {}),
         "vectors": {VECTOR_NAME: VECTOR_DIMS} if vectors else {},
         "min_submitted": cfg.min_submitted,
+        "overlap": overlap_spec(cfg),
     }
+
+
+def fields_spec(content: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """The record's provenance line first, then its content; a chat also gets its last user turn as text.
+
+    Text before chat matters: the UI's similarity chip shows the first two fields as text, and a chat
+    field there reads "[object Object]".
+    """
+    required = content in ((PROMPT, RESPONSE), (MESSAGES,), (TEXT,), (PROMPT,))  # mixed shapes: any may be empty
+    fields = {RECORD: {"type": "text", "required": True}}
+    if MESSAGES in content:
+        fields[REQUEST] = {"type": "text", "required": False}
+    return fields | {c: {"type": "chat" if c == MESSAGES else "text", "required": required} for c in content}
+
+
+def correction_question(content: tuple[str, ...]) -> str:
+    """`corrected_text` for plain-text versions (there is no response to correct), else `corrected_response`."""
+    return "corrected_text" if content == (TEXT,) else "corrected_response"
+
+
+def overlap_spec(cfg: LabelConfig) -> dict[str, Any] | None:
+    """The sampled overlap a dataset is created with (None: every record needs `min_submitted`)."""
+    if cfg.overlap_fraction is None:
+        return None
+    return {"fraction": cfg.overlap_fraction, "min_submitted": cfg.overlap_min_submitted, "seed": cfg.seed}
+
+
+def overlap_sample(row_id: str, overlap: dict[str, Any] | None) -> bool:
+    """Whether a row is in the dataset's overlap sample: a seeded hash of its id, so a later push of more
+    rows and the pull agree on every row without storing a list."""
+    if not overlap:
+        return False
+    digest = hashlib.blake2b(f"{overlap['seed']}:overlap:{row_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < overlap["fraction"] * 2**64
+
+
+def reviews_needed(row_id: str, overlap: dict[str, Any] | None, min_submitted: int) -> int:
+    return overlap["min_submitted"] if overlap_sample(row_id, overlap) else min_submitted
 
 
 def metadata_spec(schema: pl.Schema | dict) -> dict[str, str]:
@@ -74,7 +125,8 @@ def metadata_spec(schema: pl.Schema | dict) -> dict[str, str]:
 def differences(server: Spec, wanted: Spec) -> list[str]:
     """Human-readable differences between an existing dataset's spec and the one a push needs.
 
-    A wanted `min_submitted` of None accepts whatever the dataset has (records do not carry it).
+    A wanted `min_submitted` of None accepts whatever overlap the dataset has (`min_submitted` and any
+    sampled overlap).
     """
     out = []
     for part, noun in (("fields", "field"), ("questions", "question"), ("metadata", "metadata property"), ("vectors", "vector")):
@@ -86,12 +138,18 @@ def differences(server: Spec, wanted: Spec) -> list[str]:
                 out.append(f"{noun} `{name}` is in the Argilla dataset ({_show(have[name])}) but not in this push")
             elif have[name] != want[name]:
                 out.append(f"{noun} `{name}` differs: Argilla has {_show(have[name])}, this push needs {_show(want[name])}")
-    if wanted.get("min_submitted") is not None and server.get("min_submitted") != wanted["min_submitted"]:
+    if wanted.get("min_submitted") is None:
+        return out
+    if server.get("min_submitted") != wanted["min_submitted"]:
         out.append(f"min_submitted differs: Argilla has {server.get('min_submitted')}, this push needs {wanted.get('min_submitted')}")
+    if server.get("overlap") != wanted.get("overlap"):
+        out.append(f"sampled overlap differs: Argilla has {_show(server.get('overlap'))}, this push needs {_show(wanted.get('overlap'))}")
     return out
 
 
 def _show(value: Any) -> str:
+    if value is None:
+        return "none"
     if isinstance(value, dict):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     return str(value)
@@ -100,16 +158,24 @@ def _show(value: Any) -> str:
 def guidelines(version_id: str, cfg: LabelConfig, content: tuple[str, ...]) -> str:
     """Reviewer guidelines shown in the UI; the last line links the dataset to its assay version."""
     target = "the last assistant turn" if content == (MESSAGES,) else ("the text" if content == (TEXT,) else "the response")
+    question = correction_question(content)
     parts = [
         "## How to review",
         f"- **decision**: `approve` keeps the row as it is; `reject` removes it from training; `edit` keeps it "
-        f"with your fix: paste the corrected version of {target} into **corrected_response**.",
+        f"with your fix: paste the corrected version of {target} into **{question}**.",
         "- **quality** (optional): 1 = unusable … 5 = exemplary.",
         f"- **issues** (optional): tag what is wrong ({', '.join(cfg.issues)}).",
-        f"- Suggestions by `{cfg.suggestion_agent}` come from automatic curation signals: check them, do not trust them.",
+        f"- Pre-filled answers are suggestions by `{cfg.suggestion_agent}`, made from automatic curation signals "
+        "(personal data found, quality checks that nearly fired): check each one, change what is wrong. "
+        + ("A decision is suggested only where the signals are strong." if cfg.suggest.decision else "No decision is suggested: it is yours."),
+        "- **Record** names the source file, line and assay row id; fields are shown as plain text, exactly as "
+        "the model will see them (markers such as `#### 42` included).",
         "- Rows that matter most come first when you sort by the metadata property `priority` (descending): "
         "flagged personal data, borderline quality scores, representatives of large duplicate clusters.",
     ]
+    if cfg.overlap_fraction:
+        parts.append(f"- About {cfg.overlap_fraction:.0%} of the records are also reviewed by {cfg.overlap_min_submitted - 1} "
+                     "other curator(s) (metadata `reviews_needed`), so agreement can be measured: answer them on your own.")
     if cfg.guidelines:
         parts += ["", cfg.guidelines]
     parts += ["", f"_assay version: {version_id}_"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from assay.errors import ConfigError
-from assay.label.spec import Spec, differences
+from assay.label.spec import Spec, differences, reviews_needed
 
 Sent = Callable[[int], None]  # called with the number of records sent so far
 
@@ -30,6 +30,11 @@ class DatasetRef:
     server: str
     min_submitted: int = 1
     version: str | None = None
+    overlap: dict[str, Any] | None = None  # a sampled overlap (spec.overlap_spec), None: none
+
+    def reviews_needed(self, row_id: str) -> int:
+        """Submitted responses this record needs: `min_submitted`, more in a sampled overlap."""
+        return reviews_needed(row_id, self.overlap, self.min_submitted)
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,15 @@ class ReviewStore(Protocol):
         what it made. Without `strict_overlap` an existing dataset keeps its own `min_submitted`.
         Returns (dataset, created).
         """
+        ...
+
+    @property
+    def record_overlap(self) -> bool:
+        """Whether the server completes a record at its own `reviews_needed` (a sampled overlap)."""
+        ...
+
+    def annotators(self) -> list[str]:
+        """Usernames of the annotators who can review datasets of the store's workspace."""
         ...
 
     def existing_ids(self, dataset: DatasetRef) -> set[str]:

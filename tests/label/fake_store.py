@@ -35,8 +35,11 @@ class FakeDataset:
 class FakeStore:
     """A review server in memory; `batches` lists the size of every upload request."""
 
-    def __init__(self) -> None:
+    record_overlap = True  # completes each record at its own `reviews_needed`, like the embedded server
+
+    def __init__(self, annotators: list[str] | None = None) -> None:
         self.datasets: dict[str, FakeDataset] = {}
+        self.users = list(annotators or [])
         self.batches: list[int] = []
         self._ids = itertools.count(1)
         self._clock = itertools.count(1)
@@ -70,6 +73,9 @@ class FakeStore:
         verify_existing(name, found.spec, spec, found.version, version_id, strict_overlap=strict_overlap)
         found.version = found.version or version_id
         return self._ref(found), False
+
+    def annotators(self) -> list[str]:
+        return sorted(self.users)
 
     def existing_ids(self, dataset: DatasetRef) -> set[str]:
         return set(self._dataset(dataset).records)
@@ -113,4 +119,4 @@ class FakeStore:
 
     def _ref(self, held: FakeDataset) -> DatasetRef:
         return DatasetRef(held.id, held.name, f"{URL}/dataset/{held.id}/annotation-mode", URL,
-                          held.spec["min_submitted"] or 1, held.version)
+                          held.spec["min_submitted"] or 1, held.version, held.spec.get("overlap"))

@@ -79,7 +79,7 @@ def test_creating_a_dataset_sends_the_sdk_payloads_then_publishes():
     assert dataset["distribution"] == {"strategy": "overlap", "min_submitted": 2} and dataset["metadata"] == {"assay_version": "ds-1"}
     assert dataset["allow_extra_metadata"] is False and dataset["guidelines"] == "be kind" and dataset["workspace_id"] == "w1"
     sent = [(p.rsplit("/", 1)[-1], b["name"]) for m, p, b in server.calls if m == "POST" and p.startswith("/api/v1/datasets/")]
-    assert sent[:6] == [("fields", "prompt"), ("fields", "response"), ("questions", "decision"),
+    assert sent[:7] == [("fields", "record"), ("fields", "prompt"), ("fields", "response"), ("questions", "decision"),
                         ("questions", "corrected_response"), ("questions", "quality"), ("questions", "issues")]
     assert ("vectors-settings", "embedding") in sent and ("metadata-properties", "q_chars") in sent
     bodies = {b["name"]: b for m, p, b in server.calls if m == "POST" and p.startswith("/api/v1/datasets/")}
@@ -87,6 +87,8 @@ def test_creating_a_dataset_sends_the_sdk_payloads_then_publishes():
         {"text": "approve", "value": "approve"}, {"text": "reject", "value": "reject"}, {"text": "edit", "value": "edit"}]}
     assert bodies["issues"]["settings"]["options_order"] == "natural" and bodies["quality"]["settings"]["options"][0] == {"value": 1}
     assert bodies["q_chars"]["settings"] == {"visible_for_annotators": True, "type": "integer", "min": None, "max": None}
+    assert bodies["q_chars"]["title"] == "Characters" and bodies["quality_score"]["title"].startswith("Quality score")
+    assert {bodies[f]["settings"]["use_markdown"] for f in ("record", "prompt", "response")} == {False}
     assert bodies["embedding"]["dimensions"] == 384
     assert server.calls[-1][:2] == ("PUT", "/api/v1/datasets/d1/publish")
 

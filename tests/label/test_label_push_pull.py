@@ -28,10 +28,15 @@ runner = CliRunner()
 def test_spec_follows_the_shape_and_names_differences():
     cfg = LabelConfig()
     pr = build_spec({"id": pl.String, "prompt": pl.String, "response": pl.String, "q_chars": pl.Int64, "q_x": pl.Float64}, cfg, vectors=False)
-    assert pr["fields"] == {"prompt": {"type": "text", "required": True}, "response": {"type": "text", "required": True}}
+    assert pr["fields"] == {"record": {"type": "text", "required": True}, "prompt": {"type": "text", "required": True},
+                            "response": {"type": "text", "required": True}}
+    assert "corrected_response" in pr["questions"] and pr["overlap"] is None
     assert pr["metadata"]["q_chars"] == "integer" and pr["metadata"]["q_x"] == "float" and pr["vectors"] == {}
     chat = build_spec({"id": pl.String, "messages": pl.List(pl.Struct({"role": pl.String, "content": pl.String}))}, cfg, vectors=True)
-    assert chat["fields"] == {"messages": {"type": "chat", "required": True}} and chat["vectors"] == {"embedding": 384}
+    assert list(chat["fields"]) == ["record", "request", "messages"] and chat["vectors"] == {"embedding": 384}
+    assert chat["fields"]["messages"] == {"type": "chat", "required": True} and chat["fields"]["request"]["type"] == "text"
+    text = build_spec({"id": pl.String, "text": pl.String}, cfg, vectors=False)
+    assert "corrected_text" in text["questions"] and "corrected_response" not in text["questions"]
     diffs = differences(pr, chat)
     assert any("field `messages` is not in the Argilla dataset" in d for d in diffs)
     assert any("field `prompt` is in the Argilla dataset" in d for d in diffs)

@@ -72,9 +72,10 @@ def test_push_sends_the_highest_priority_rows_first(ws, fake, write_review_versi
     assert set(held) == {"p000", "p002", "p001"}  # on a quality threshold, flagged PII, then the next closest
     priorities = [r.metadata["priority"] for r in held.values()]
     assert priorities == sorted(priorities, reverse=True)
-    assert held["p002"].metadata["pii_any"] == "true"
-    assert {s["question_name"] for s in held["p002"].suggestions} == {"decision", "issues"}
-    assert held["p000"].fields == {"prompt": "review prompt 0: what is 0 times three?", "response": "It is 0."}
+    assert held["p002"].metadata["pii_any"] == "yes"
+    assert {s["question_name"] for s in held["p002"].suggestions} == {"issues", "quality"}  # no decision by default
+    assert held["p000"].fields == {"record": "review.jsonl, line 1 · row p000 · split train",
+                                   "prompt": "review prompt 0: what is 0 times three?", "response": "It is 0."}
     pii_only = push(ws, vid, dataset="pii", store=fake, sample=1, priority="pii")
     assert pii_only.priority == "pii" and list(fake.datasets["pii"].records) == ["p002"]
 
@@ -87,7 +88,7 @@ def test_repeated_push_adds_only_what_is_missing(ws, fake, write_review_version)
     third = push(ws, vid, dataset="again", store=fake)
     assert (first.added, second.added, second.existing, third.added, third.existing) == (4, 8, 4, 0, 12)
     assert (second.created, third.created) == (False, False) and third.records_per_s is None
-    assert fake.batches == [4, 5, 3] and seen == [(5, 8), (8, 8)]
+    assert fake.batches == [4, 5, 3] and seen == [(0, 8), (5, 8), (8, 8)]
     assert sorted(fake.datasets["again"].records) == [f"p{i:03d}" for i in range(12)]
     link = read_links(ws.root)["again"]
     assert (link["version"], link["dataset_id"], link["records"]) == (vid, first.dataset_id, 12)
@@ -132,7 +133,7 @@ def test_vectors_are_embedded_batch_by_batch(ws, fake, write_review_version, mon
         calls.append(len(texts))
         return [[float(len(t))] * 384 for t in texts]
 
-    monkeypatch.setattr(push_module, "_embedder", lambda cfg: embed)
+    monkeypatch.setattr(push_module, "_embedder", lambda cfg, say: embed)
     vid = write_review_version(ws, 5, shape="text")
     result = push(ws, vid, dataset="vec", store=fake, vectors=True, batch_size=2)
     held = fake.datasets["vec"]

@@ -7,12 +7,12 @@ Python API (the `assay label serve|stop|status` commands are thin wrappers)::
     add_user(home, "alice")              # -> {"username", "password", "api_key", ...}
     stop_server(home)
 
-`engine/`, `fastpath.py` and `launcher.py` run inside the argilla-server venv and are never imported here.
+`engine/`, `overlap.py`, `fastpath.py` and `launcher.py` run inside the argilla-server venv and are never imported here.
 That venv is shared by every workspace of the user (`server_venv_dir()`: in the user cache, or
 $ASSAY_ARGILLA_VENV).
 """
 
-from assay.label.server.admin import add_user, server_status
+from assay.label.server.admin import add_user, list_users, remove_user, reset_password, server_status
 from assay.label.server.manager import (
     DEFAULT_PORT,
     ServerInfo,
@@ -28,7 +28,10 @@ __all__ = [
     "ServerInfo",
     "add_user",
     "ensure_server_env",
+    "list_users",
     "load_secrets",
+    "remove_user",
+    "reset_password",
     "require_server",
     "server_status",
     "server_venv_dir",

@@ -1,6 +1,9 @@
 """Administering the running embedded server over its REST API as its owner: status, users.
 
     add_user(home, "alice")          # -> {"username", "password", "api_key", ...}
+    list_users(home)                 # -> [{"username", "role", "workspaces", "responses", ...}]
+    reset_password(home, "alice")    # -> {"username", "password"}
+    remove_user(home, "alice")       # refuses while alice has responses, unless delete_responses=True
     server_status(home)              # -> {"running", "url", "users", "datasets", ...}
 
 The review client (`assay.label.argilla_rest`) is the one place that speaks to Argilla for reviews;
@@ -62,6 +65,11 @@ def add_user(home: Path, name: str, role: str = "annotator", password: str | Non
     if role not in ("annotator", "admin", "owner"):
         raise ConfigError(f"unknown role {role!r}", hint="use one of: annotator, admin, owner")
     info = require_server(home)
+    if _find_user(info, name) is not None:
+        raise ConfigError(
+            f"user `{name}` already exists on the embedded server",
+            hint=f"give another name, or `assay label users reset-password {name}` for new credentials",
+        )
     password = password or secrets.token_urlsafe(12)
     body = {"first_name": name, "username": name, "role": role, "password": password}
     user = api(info, "POST", "/api/v1/users", body)
@@ -77,6 +85,72 @@ def add_user(home: Path, name: str, role: str = "annotator", password: str | Non
         "api_key": user["api_key"],
         "workspace": workspace,
     }
+
+
+def list_users(home: Path) -> list[dict[str, Any]]:
+    """Every user with their role, Argilla workspaces and responses per status over all datasets."""
+    info = require_server(home)
+    counts = _response_counts(info)
+    out = []
+    for user in api(info, "GET", "/api/v1/users")["items"]:
+        workspaces = api(info, "GET", f"/api/v1/users/{user['id']}/workspaces")["items"]
+        out.append({"username": user["username"], "role": user["role"], "workspaces": sorted(w["name"] for w in workspaces),
+                    "responses": counts.get(user["username"], {"submitted": 0, "discarded": 0, "draft": 0}),
+                    "created_at": user["inserted_at"]})
+    return out
+
+
+def reset_password(home: Path, name: str, password: str | None = None) -> dict[str, Any]:
+    """Give a user a new password (generated when not given); their API key and reviews stay as they are."""
+    info = require_server(home)
+    user = _require_user(info, name)
+    password = password or secrets.token_urlsafe(12)
+    api(info, "PATCH", f"/api/v1/users/{user['id']}", {"password": password})
+    return {"username": name, "password": password}
+
+
+def remove_user(home: Path, name: str, *, delete_responses: bool = False) -> dict[str, Any]:
+    """Delete a user. Argilla deletes their responses with them, so a user who has responded is kept
+    unless `delete_responses` says that is intended (pull first: an approved version keeps them)."""
+    info = require_server(home)
+    user = _require_user(info, name)
+    if user["username"] == load_secrets(info.home)["username"]:
+        raise ConfigError(f"`{name}` is the workspace's owner, which assay itself signs in as", hint="remove another user")
+    responses = _response_counts(info).get(name, {})
+    total = sum(responses.values())
+    if total and not delete_responses:
+        detail = ", ".join(f"{n:,} {status}" for status, n in responses.items() if n)
+        raise ConfigError(
+            f"`{name}` has {total:,} response(s) ({detail}); Argilla deletes them with the user",
+            hint="pull the datasets they reviewed first (`assay label pull NAME`), then rerun with --delete-responses",
+        )
+    api(info, "DELETE", f"/api/v1/users/{user['id']}")
+    return {"username": name, "deleted_responses": total}
+
+
+def _find_user(info: ServerInfo, name: str) -> dict[str, Any] | None:
+    return next((u for u in api(info, "GET", "/api/v1/users")["items"] if u["username"] == name), None)
+
+
+def _require_user(info: ServerInfo, name: str) -> dict[str, Any]:
+    user = _find_user(info, name)
+    if user is None:
+        names = ", ".join(sorted(u["username"] for u in api(info, "GET", "/api/v1/users")["items"]))
+        raise ConfigError(f"no user `{name}` on the embedded server (users: {names})", hint="see `assay label users list`")
+    return user
+
+
+def _response_counts(info: ServerInfo) -> dict[str, dict[str, int]]:
+    """username → responses per status (submitted, discarded, draft) over every dataset."""
+    counts: dict[str, dict[str, int]] = {}
+    for dataset in api(info, "GET", "/api/v1/me/datasets")["items"]:
+        for user in api(info, "GET", f"/api/v1/datasets/{dataset['id']}/users/progress")["users"]:
+            mine = counts.setdefault(user["username"], {"submitted": 0, "discarded": 0, "draft": 0})
+            for by_status in (user.get("completed") or {}, user.get("pending") or {}):
+                for status, n in by_status.items():
+                    if status in mine:
+                        mine[status] += n or 0
+    return counts
 
 
 def api(info: ServerInfo, method: str, path: str, body: dict[str, Any] | None = None) -> Any:

@@ -3,9 +3,10 @@
     python launcher.py serve --port 6900     # migrate, ensure the owner user, then serve on 127.0.0.1
     python launcher.py worker                # the rq worker (webhooks, record-status jobs)
 
-Before argilla_server's app starts it registers assay's search engine (the ``engine/`` package) and
-installs the webhook shortcut (``fastpath.py``). Both are loaded by path under private top-level names
-(``assay_argilla_engine``, ``assay_argilla_fastpath``): assay is not installed in this venv, and this
+Before argilla_server's app starts it registers assay's search engine (the ``engine/`` package), the
+per-record overlap rule (``overlap.py``) and the webhook shortcut (``fastpath.py``). All three are loaded
+by path under private top-level names (``assay_argilla_engine``, ``assay_argilla_overlap``,
+``assay_argilla_fastpath``): assay is not installed in this venv, and this
 directory is not put on sys.path, so none of its module names can shadow a package the server imports.
 Settings come from the environment the manager prepares (ARGILLA_* variables, TMPDIR, ...); the owner's
 credentials come from the 0600 file named by ASSAY_ARGILLA_SECRETS, never from the command line.
@@ -45,10 +46,12 @@ def _load(name: str, filename: str):
 
 
 def prepare() -> None:
-    """Register the engine and install the speed-ups of fastpath.py (ASSAY_ARGILLA_FASTPATH=0 turns them off)."""
+    """Register the engine, install the per-record overlap rule (overlap.py) and the speed-ups of
+    fastpath.py (ASSAY_ARGILLA_FASTPATH=0 turns those off)."""
     _load("assay_argilla_engine", "engine")
     import argilla_server  # noqa: F401  (imports the whole app, so every module to patch is loaded)
 
+    _load("assay_argilla_overlap", "overlap.py").install()
     parts = os.environ.get("ASSAY_ARGILLA_FASTPATH", "all")
     if parts != "0":
         patched = _load("assay_argilla_fastpath", "fastpath.py").install(parts)
