@@ -110,11 +110,23 @@ async def ensure_owner(secrets_file: Path) -> None:
     await async_engine.dispose()
 
 
+async def prepare_engine() -> None:
+    """The engine's indexes, text index and triggers, before the first request (a backfill of existing
+    records can take seconds once, after an upgrade); the engine re-checks lazily in other processes."""
+    from argilla_server.database import AsyncSessionLocal, async_engine
+
+    indexes = sys.modules["assay_argilla_engine.indexes"]
+    async with AsyncSessionLocal() as db:
+        await indexes.ensure(db)
+    await async_engine.dispose()
+
+
 def serve(port: int) -> None:
     import uvicorn
 
     migrate()
     asyncio.run(ensure_owner(Path(os.environ["ASSAY_ARGILLA_SECRETS"])))
+    asyncio.run(prepare_engine())
     print("assay: database ready", flush=True)
     from argilla_server import app
 

@@ -4,7 +4,8 @@ argilla-server 2.8 needs Elasticsearch or OpenSearch for searching, filtering, s
 metrics and vector similarity. Neither can be installed here, so this package registers a third engine
 (``ARGILLA_SEARCH_ENGINE=assaydb``) that answers the same questions with SQL over the records, responses,
 suggestions, vectors and metadata the server already stores. The web server and the rq worker therefore
-always agree, and nothing has to be indexed: the index and update hooks are no-ops.
+always agree, and Argilla's index and update hooks are no-ops: the only derived data, the full-text index
+and a few extra indexes (``indexes.py``), is maintained by the database itself (triggers on ``records``).
 
 It runs inside the argilla-server virtual environment, where assay itself is not installed: ``launcher.py``
 imports this folder by path as the private package ``assay_argilla_engine`` before the app starts, so its
@@ -15,9 +16,10 @@ PostgreSQL: the few JSON operations that differ live in ``jsonsql.py``.
 
     jsonsql.py     JSON access per SQL dialect          values.py      parsing filter values and bounds
     schema.py      the dataset's names, resolved once   filters.py     filter scopes to SQL conditions
-    sorting.py     sort keys to ORDER BY                text.py        text queries and BM25 relevance
+    sorting.py     sort keys to ORDER BY                text.py        parsing text queries
     search.py      record search pages                  vectors.py     the decoded-vector cache, scores
     similarity.py  nearest records by vector            metrics.py     progress and metadata metrics
+    indexes.py     extra indexes, text index, triggers  fulltext.py    text queries through that index
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from argilla_server.search_engine.base import (
 from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .indexes import ensure as ensure_prepared
 from .metrics import dataset_progress, metadata_metrics, user_progress
 from .schema import DatasetQuery
 from .search import search_records
@@ -71,8 +74,12 @@ class AssayDbSearchEngine(SearchEngine):
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[AsyncSession]:
-        """A short read-only session of our own, so callers' transactions are never touched."""
+        """A short read-only session of our own, so callers' transactions are never touched.
+
+        The first session of a process also makes sure the engine's indexes and triggers exist.
+        """
         async with AsyncSessionLocal() as db:
+            await ensure_prepared(db)
             yield db
 
     async def ping(self) -> bool:
@@ -148,7 +155,7 @@ class AssayDbSearchEngine(SearchEngine):
         limit: int = 100,
         user_id: Any = None,
     ) -> SearchResponses:
-        """Filter in SQL; text queries score in Python; per-user random order on /me without sort or query."""
+        """Filter, count and page in SQL; text through the database's text index; per-user order on /me."""
         async with self._session() as db:
             q = await DatasetQuery.load(db, dataset.id)
             return await search_records(

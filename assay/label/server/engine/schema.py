@@ -28,6 +28,7 @@ class Schema:
     questions: dict[str, tuple[UUID, str]]
     metadata: dict[str, str]
     fields: dict[str, str]
+    field_ids: dict[str, UUID] = dataclasses.field(default_factory=dict)
 
     @classmethod
     async def load(cls, db: AsyncSession, dataset_id: UUID) -> Schema:
@@ -39,11 +40,16 @@ class Schema:
                 MetadataProperty.dataset_id == dataset_id
             )
         )
-        fields = await db.execute(select(Field.name, Field.settings).where(Field.dataset_id == dataset_id))
+        fields = (
+            await db.execute(
+                select(Field.name, Field.settings, Field.id).where(Field.dataset_id == dataset_id)
+            )
+        ).all()
         return cls(
             questions={name: (qid, (settings or {}).get("type", "")) for name, qid, settings in questions},
             metadata={name: (settings or {}).get("type", "") for name, settings in metadata},
-            fields={name: (settings or {}).get("type", "") for name, settings in fields},
+            fields={name: (settings or {}).get("type", "") for name, settings, _ in fields},
+            field_ids={name: field_id for name, _, field_id in fields},
         )
 
 

@@ -25,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from .filters import where as filter_where
+from .fulltext import text_ids
 from .schema import DatasetQuery
-from .search import BATCH_SIZE, text_hits
+from .search import BATCH_SIZE
 from .text import TextSearch
 from .vectors import VECTORS, VectorBlock, parse_vector, parse_vectors, top_k
 
@@ -82,7 +83,7 @@ async def _text_allowed(
     text = TextSearch.parse(query, q.schema)
     if text is None:
         return None
-    return {record_id for record_id, _ in await text_hits(db, q, where, text, None)}
+    return await text_ids(db, q, where, text)
 
 
 async def _nearest(

@@ -1,22 +1,17 @@
-"""Text queries: a simple_query_string subset (AND of terms, | for OR, -term, "phrases", prefix*) with BM25.
+r"""Text queries: a simple_query_string subset (AND of terms, | for OR, -term, "phrases", prefix*), parsed.
 
-Pure Python over a record's analysed fields; ``search.py`` streams the candidates from the database.
+Words are ``\w+`` runs, case-folded. ``fulltext.py`` translates the parse for the database's text index
+(which ``indexes.py`` fills with the same words), and the database matches, counts and ranks.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
-from collections import Counter
-from collections.abc import Iterable
-from typing import Any
 
 from argilla_server.search_engine.base import TextQuery
 
 from .schema import Schema
-
-BM25_K1, BM25_B = 1.2, 0.75
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CHUNK = re.compile(r'([+-]?)"([^"]*)"|(\S+)')
@@ -61,6 +56,7 @@ class TextSearch:
 
     alternatives: list[list[Clause]]
     fields: dict[str, str]
+    field: str | None = None  # the one field the query names, if any
 
     @classmethod
     def parse(cls, query: TextQuery | str | None, schema: Schema) -> TextSearch | None:
@@ -76,107 +72,4 @@ class TextSearch:
             if text_query.field not in schema.fields:
                 raise ValueError(f"Field {text_query.field} not found in dataset")
             searched = {text_query.field: schema.fields[text_query.field]}
-        return cls(alternatives, searched)
-
-    @property
-    def positive_tokens(self) -> list[tuple[str, bool]]:
-        """(token, is a prefix) of every clause that is not negated: the terms relevance counts."""
-        seen = {}
-        for alternative in self.alternatives:
-            for clause in alternative:
-                if not clause.negated:
-                    for i, token in enumerate(clause.tokens):
-                        seen[(token, clause.prefix and i == len(clause.tokens) - 1)] = None
-        return list(seen)
-
-    def field_tokens(self, fields: dict | None) -> list[list[str]]:
-        """The analysed text of each searched field (chat fields: every message's content)."""
-        fields = fields or {}
-        return [
-            tokens(" ".join(_strings(fields.get(name), chat=kind == "chat")))
-            for name, kind in self.fields.items()
-        ]
-
-    def matches(self, doc: list[list[str]]) -> bool:
-        return any(self._alternative_matches(alt, doc) for alt in self.alternatives)
-
-    def _alternative_matches(self, clauses: list[Clause], doc: list[list[str]]) -> bool:
-        return all(_clause_matches(c, doc) != c.negated for c in clauses)
-
-
-def _strings(value: Any, *, chat: bool = False) -> Iterable[str]:
-    """The text leaves of a field value; for chat only message contents, as Elasticsearch indexes them."""
-    if value is None:
-        return
-    if chat and isinstance(value, list):
-        for message in value:
-            if isinstance(message, dict):
-                yield from _strings(message.get("content"))
-        return
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-    else:
-        yield str(value)
-
-
-def _clause_matches(clause: Clause, doc: list[list[str]]) -> bool:
-    if clause.phrase:
-        n = len(clause.tokens)
-        return any(
-            tuple(field[i : i + n]) == clause.tokens for field in doc for i in range(len(field) - n + 1)
-        )
-    last = len(clause.tokens) - 1
-    return all(
-        any(_token_hits(token, field, clause.prefix and i == last) for field in doc)
-        for i, token in enumerate(clause.tokens)
-    )
-
-
-def _token_hits(token: str, field: list[str], prefix: bool) -> int:
-    if prefix:
-        return sum(1 for word in field if word.startswith(token))
-    return field.count(token)
-
-
-@dataclasses.dataclass
-class Bm25:
-    """Relevance as in Elasticsearch's default similarity, with document frequencies over the candidates."""
-
-    terms: list[tuple[str, bool]]
-    docs: int = 0
-    total_length: int = 0
-    df: Counter = dataclasses.field(default_factory=Counter)
-    hits: list[tuple[Any, dict, int]] = dataclasses.field(default_factory=list)
-
-    def observe(self, doc: list[list[str]]) -> tuple[dict, int]:
-        """Count a candidate; returns its term frequencies and length for ``add``."""
-        words = [word for field in doc for word in field]
-        tf = {term: _token_hits(term[0], words, term[1]) for term in self.terms}
-        self.docs += 1
-        self.total_length += len(words)
-        self.df.update(term for term, count in tf.items() if count)
-        return tf, len(words)
-
-    def add(self, record_id: Any, tf: dict, length: int) -> None:
-        self.hits.append((record_id, tf, length))
-
-    def scored(self) -> list[tuple[Any, float]]:
-        """(record id, score) of every added hit, in the order they were added."""
-        average = self.total_length / self.docs if self.docs else 1.0
-        return [(record_id, self._score(tf, length, average)) for record_id, tf, length in self.hits]
-
-    def _score(self, tf: dict, length: int, average: float) -> float:
-        score = 0.0
-        for term, count in tf.items():
-            if not count:
-                continue
-            idf = math.log(1 + (self.docs - self.df[term] + 0.5) / (self.df[term] + 0.5))
-            norm = count + BM25_K1 * (1 - BM25_B + BM25_B * length / (average or 1.0))
-            score += idf * count * (BM25_K1 + 1) / norm
-        return score
+        return cls(alternatives, searched, text_query.field or None)
