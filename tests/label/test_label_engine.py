@@ -628,8 +628,12 @@ def test_similarity_cache_sees_added_updated_and_deleted_vectors(argilla_server)
 
     def search(query, limit=50):
         body = {"query": {"vector": {"name": "emb", "value": list(query)}}}
-        with httpx.Client(base_url=argilla_server.url, headers={"X-Argilla-Api-Key": argilla_server.api_key}) as http:
-            response = http.post(f"/api/v1/datasets/{dataset.id}/records/search", params={"limit": limit}, json=body)
+        with httpx.Client(
+            base_url=argilla_server.url, headers={"X-Argilla-Api-Key": argilla_server.api_key}
+        ) as http:
+            response = http.post(
+                f"/api/v1/datasets/{dataset.id}/records/search", params={"limit": limit}, json=body
+            )
         assert response.status_code == 200, response.text
         items = response.json()["items"]
         return [(item["record"]["external_id"], item["query_score"]) for item in items]
@@ -660,3 +664,191 @@ def test_similarity_cache_sees_added_updated_and_deleted_vectors(argilla_server)
     check(query)
     check([0.0, 0.0, 1.0, 1.0], limit=7)
     dataset.delete()
+
+
+# The text index (SQLite FTS5 / PostgreSQL tsvector), kept in step by triggers on Argilla's records table.
+
+TEXT_INDEX_PROBE = """
+import asyncio, importlib.util, sys
+spec = importlib.util.spec_from_file_location(
+    "assay_argilla_engine", sys.argv[1] + "/__init__.py", submodule_search_locations=[sys.argv[1]]
+)
+engine = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(engine)
+from argilla_server.database import AsyncSessionLocal
+from sqlalchemy import text
+
+async def main():
+    indexes = engine.indexes
+    async with AsyncSessionLocal() as db:
+        postgresql = db.bind.dialect.name == "postgresql"
+        if sys.argv[2] == "drop":  # as before the engine had a text index: no table, no triggers
+            for statement in indexes._PG_DROP if postgresql else indexes._SQLITE_DROP:
+                await db.execute(text(statement))
+            await db.execute(text("DELETE FROM assay_engine_meta WHERE key = 'text_schema'"))
+            await db.commit()
+        else:
+            await indexes.prepare(db)
+
+asyncio.run(main())
+"""
+
+
+def _text_index_probe(argilla_server: ServerInfo, argilla_python, tmp_path, action: str) -> None:
+    import os
+    import subprocess
+    from pathlib import Path
+
+    import assay.label.server as server_pkg
+
+    engine_dir = Path(server_pkg.__file__).with_name("engine")
+    env = {**os.environ, "TMPDIR": str(tmp_path), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env.update(
+        ARGILLA_DATABASE_URL=argilla_server.database_url, ARGILLA_HOME_PATH=str(argilla_server.home / "data")
+    )
+    run = subprocess.run(
+        [str(argilla_python), "-c", TEXT_INDEX_PROBE, str(engine_dir), action],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
+def _text_dataset(argilla_server: ServerInfo, name: str):
+    import argilla as rg
+
+    client = rg.Argilla(api_url=argilla_server.url, api_key=argilla_server.api_key)
+    settings = rg.Settings(
+        fields=[rg.TextField(name="title"), rg.TextField(name="body"), rg.ChatField(name="chat")],
+        questions=[rg.LabelQuestion(name="ok", labels=["yes", "no"])],
+        metadata=[rg.IntegerMetadataProperty(name="n")],
+    )
+    return rg.Dataset(name=name, workspace="assay", settings=settings, client=client).create()
+
+
+def _text_record(rg, name: str, title: str, body: str, said: str = "hi", n: int = 0):
+    chat = [{"role": "user", "content": said}, {"role": "assistant", "content": "noted"}]
+    return rg.Record(id=name, fields={"title": title, "body": body, "chat": chat}, metadata={"n": n})
+
+
+def _text_search(argilla_server: ServerInfo, dataset_id: str, body: dict, **params) -> tuple[list[str], int]:
+    with httpx.Client(
+        base_url=argilla_server.url, headers={"X-Argilla-Api-Key": argilla_server.api_key}, timeout=30
+    ) as http:
+        response = http.post(
+            f"/api/v1/datasets/{dataset_id}/records/search", params={"limit": 50, **params}, json=body
+        )
+    assert response.status_code == 200, response.text
+    payload = response.json()
+    return [item["record"]["external_id"] for item in payload["items"]], payload["total"]
+
+
+def test_text_index_follows_inserts_updates_and_deletes(argilla_server):
+    import argilla as rg
+
+    dataset = _text_dataset(argilla_server, "text-index-writes")
+    dataset.records.log(
+        [
+            _text_record(rg, "t1", "Quarterly report", "revenue grew in the north"),
+            _text_record(rg, "t2", "Weather notes", "rain in the north, sun in the south", said="umbrella"),
+        ]
+    )
+
+    def found(q: str, field: str | None = None) -> set[str]:
+        text = {"q": q, **({"field": field} if field else {})}
+        return set(_text_search(argilla_server, str(dataset.id), {"query": {"text": text}})[0])
+
+    assert found("north") == {"t1", "t2"}
+    assert found("umbrella") == {"t2"} and found("noted") == {"t1", "t2"}  # chat: message contents
+    assert found("user") == set()  # ... never the roles
+    dataset.records.log([_text_record(rg, "t1", "Quarterly report", "costs fell in the east")])  # an update
+    assert found("revenue") == set() and found("costs") == {"t1"} and found("north") == {"t2"}
+    dataset.records.log([_text_record(rg, "t3", "Revenue forecast", "north again")])  # an insert
+    assert found("revenue") == {"t3"} and found("revenue", field="body") == set()
+    dataset.records.delete([record for record in dataset.records if record.id == "t2"])
+    assert found("north") == {"t3"} and found("umbrella") == set()
+    dataset.delete()
+
+
+def test_text_query_operators_through_the_index(argilla_server):
+    import argilla as rg
+
+    dataset = _text_dataset(argilla_server, "text-index-operators")
+    rows = {
+        "o1": ("The quick brown fox", "jumps over the lazy dog", 5),
+        "o2": ("A brown dog", "quick thinking wins", 3),
+        "o3": ("Lazy Sunday", "nothing quick here, fox_trot dancing; v3.5 released", 9),
+        "o4": ("Café menu", "crème brûlée and coffee", 1),
+    }
+    dataset.records.log([_text_record(rg, k, t, b, n=n) for k, (t, b, n) in rows.items()])
+    dataset_id = str(dataset.id)
+
+    def found(q: str, **extra) -> set[str]:
+        return set(_text_search(argilla_server, dataset_id, {"query": {"text": {"q": q}}, **extra})[0])
+
+    assert found('"brown fox"') == {"o1"}  # a phrase
+    assert found('"fox brown"') == set()
+    assert found('"lazy dog"') == {"o1"} and found('"lazy sunday"') == {"o3"}
+    assert found('"dog quick"') == set()  # a phrase never spans two fields
+    assert found("bro*") == {"o1", "o2"} and found("qui* laz*") == {"o1", "o3"}  # prefixes
+    assert found("fox | coffee") == {"o1", "o4"}  # OR
+    assert found("quick -fox") == {"o2", "o3"} and found("quick -lazy -brown") == set()  # negation
+    assert found("-quick") == {"o4"}  # only negated clauses
+    assert found("fox_trot") == {"o3"} and found("fox") == {"o1"}  # "_" is a word character, as in \w+
+    assert found("5") == {"o3"} and found("v3") == {"o3"}  # "v3.5" is the words v3 and 5
+    assert found("CAFÉ") == {"o4"} and found("cafe") == set()  # case-folded, accents kept
+    assert found("brûlée") == {"o4"}
+    by_title = {"query": {"text": {"q": "quick", "field": "title"}}}
+    assert set(_text_search(argilla_server, dataset_id, by_title)[0]) == {"o1"}
+    # With a filter and a sort: counted and paged in SQL, in the sort's order.
+    body = {
+        "query": {"text": {"q": "quick"}},
+        "filters": {
+            "and": [{"type": "range", "scope": {"entity": "metadata", "metadata_property": "n"}, "ge": 4}]
+        },
+        "sort": [{"scope": {"entity": "metadata", "metadata_property": "n"}, "order": "asc"}],
+    }
+    assert _text_search(argilla_server, dataset_id, body) == (["o1", "o3"], 2)
+    assert _text_search(argilla_server, dataset_id, body, offset=1, limit=1) == (["o3"], 2)
+    dataset.delete()
+
+
+def test_text_index_backfills_records_written_before_it_existed(argilla_server, argilla_python, tmp_path):
+    import argilla as rg
+
+    dataset = _text_dataset(argilla_server, "text-index-backfill")
+    dataset.records.log([_text_record(rg, "b1", "older", "written before the index")])
+    _text_index_probe(argilla_server, argilla_python, tmp_path, "drop")
+    try:
+        dataset.records.log([_text_record(rg, "b2", "unindexed", "written while no trigger existed")])
+    finally:
+        _text_index_probe(argilla_server, argilla_python, tmp_path, "prepare")
+    found = set(_text_search(argilla_server, str(dataset.id), {"query": {"text": {"q": "written"}}})[0])
+    assert found == {"b1", "b2"}
+    dataset.records.log([_text_record(rg, "b3", "newer", "written after the rebuild")])  # triggers are back
+    assert _text_search(argilla_server, str(dataset.id), {"query": {"text": {"q": "written"}}})[1] == 3
+    dataset.delete()
+
+
+def test_pending_queue_pages_in_the_users_fixed_order(seeded):
+    """The UI's annotation view: the user's pending records, paged in one fixed order, total counted."""
+    pending = {
+        "filters": {
+            "and": [
+                {
+                    "type": "terms",
+                    "scope": {"entity": "response", "property": "status"},
+                    "values": ["pending"],
+                },
+                {"type": "terms", "scope": {**RECORD, "property": "status"}, "values": ["pending"]},
+            ]
+        }
+    }
+    whole, total, _ = seeded.search(pending, user="alice")
+    assert total == len(whole) == N - 5 and set(whole) == set(seeded.ids) - rset(0, 1, 2, 3, 4)
+    pages = [seeded.search(pending, user="alice", limit=3, offset=offset)[0] for offset in range(0, N, 3)]
+    assert sum(pages, []) == whole
+    everything, _, _ = seeded.search({}, user="alice")
+    assert [name for name in everything if name in whole] == whole  # the filter keeps the user's order

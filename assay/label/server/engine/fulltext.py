@@ -23,6 +23,7 @@ from sqlalchemy import Float, bindparam, column, func, literal_column, select, t
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from .indexes import PG_UNDERSCORE
 from .schema import DatasetQuery
 from .sorting import order_by
 from .text import Clause, TextSearch
@@ -79,9 +80,8 @@ def fts_match(text: TextSearch, scope: str) -> str:
 
 
 def _lexeme(token: str, prefix: bool = False) -> str:
-    # The parser splits at "_" (and "\w+" does not): the quoted word then becomes a phrase of its parts.
-    word = token.replace("_", " ").replace("\\", " ").replace("'", " ").strip() or token
-    return "'" + word + "'" + (":*" if prefix else "")
+    # "_" is spelled as in the index (the parser would split the word there); tokens hold no quote.
+    return "'" + token.replace("_", PG_UNDERSCORE) + "'" + (":*" if prefix else "")
 
 
 def _ts_clause(clause: Clause) -> str:

@@ -19,7 +19,8 @@ and any other writer are covered without hooks in Python.
   content; the scope is an indexed column too, so a query names its scope inside MATCH (and a purely negated
   query still has a positive term to start from).
 - PostgreSQL: a ``tsvector`` column ('simple' configuration, ASCII punctuation turned into spaces first, so
-  "3.5" or "a-b" give the same words as ``\\w+``) with a GIN index, filled by plpgsql trigger functions.
+  "3.5" or "a-b" give the same words as ``\\w+``, and "_" spelled as letters so "fox_trot" stays one word)
+  with a GIN index, filled by plpgsql trigger functions.
 
 ``prepare`` creates everything once per database (and rebuilds it when ``SCHEMA_VERSION`` changes),
 backfilling the rows of records that existed before the triggers, in the same transaction as the triggers'
@@ -171,8 +172,11 @@ _PG_DROP = (
     "DROP FUNCTION IF EXISTS assay_tsvector(text)",
 )
 
-# ASCII punctuation (the ranges !-/ :-@ [-` {-~) becomes spaces: the parser then sees plain words only.
-PG_PUNCTUATION = "[!-/:-@\\[-`{-~]+"
+# ASCII punctuation but "_" (the ranges !-/ :-@ [-^ ` {-~) becomes spaces: the parser then sees plain words.
+PG_PUNCTUATION = "[!-/:-@\\[-^`{-~]+"
+# The parser splits words at "_", which \w+ keeps inside a word: it becomes these letters first, so
+# "fox_trot" stays one word (and a query for it is spelled the same way, in fulltext.py).
+PG_UNDERSCORE = "zqjxu"
 
 
 def _pg_create() -> list[str]:
@@ -181,7 +185,8 @@ def _pg_create() -> list[str]:
         "CREATE INDEX ix_assay_text_rows_record ON assay_text_rows (record_id)",
         "CREATE INDEX ix_assay_text_rows_tsv ON assay_text_rows USING GIN (tsv)",
         "CREATE FUNCTION assay_tsvector(body text) RETURNS tsvector LANGUAGE sql IMMUTABLE AS $$ "
-        f"SELECT to_tsvector('simple', regexp_replace(body, '{PG_PUNCTUATION}', ' ', 'g')) $$",
+        "SELECT to_tsvector('simple', regexp_replace("
+        f"replace(body, '_', '{PG_UNDERSCORE}'), '{PG_PUNCTUATION}', ' ', 'g')) $$",
         # Text leaves of a JSON value, walked recursively; for chat fields only those under a "content" key.
         "CREATE FUNCTION assay_field_text(value json, chat boolean) RETURNS text LANGUAGE sql IMMUTABLE AS $$ "
         "WITH RECURSIVE walk(v, k) AS (SELECT value, NULL::text UNION ALL "
