@@ -12,7 +12,6 @@ server's own detail. Nothing is sent before the server and the key have been che
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from assay.errors import AssayError, ConfigError, WorkspaceError, require
 from assay.label.client import ENV_KEY, SERVE_HINT, Connection
 from assay.label.links import OVERLAP_KEY, VERSION_KEY
-from assay.label.spec import FIELD_TITLES, METADATA_TITLES, QUESTION_TEXT, Spec
+from assay.label.spec import FIELD_TITLES, QUESTION_TEXT, Spec, metadata_title
 from assay.label.store import DatasetRef, ReviewRecord, Sent, Snapshot, verify_existing
 
 PAGE = 1000  # records per listing request (argilla-server's maximum)
@@ -321,17 +320,6 @@ def metadata_payload(name: str, kind: str) -> dict[str, Any]:
     settings: dict[str, Any] = {"type": kind, "values": None} if kind == "terms" else {"type": kind, "min": None, "max": None}
     return {"name": name, "title": metadata_title(name), "settings": {"visible_for_annotators": True, **settings},
             "visible_for_annotators": True}
-
-
-def metadata_title(name: str) -> str:
-    """What curators read for a metadata property: a known title, or the name made readable."""
-    if name in METADATA_TITLES:
-        return METADATA_TITLES[name]
-    match = re.fullmatch(r"q_(top|dup)_(\d+)gram_frac", name)
-    if match:
-        kind, n = match.groups()
-        return f"Most repeated {n}-gram (share)" if kind == "top" else f"Repeated {n}-grams (share)"
-    return name.removeprefix("q_").replace("_", " ").capitalize()
 
 
 def record_payload(record: ReviewRecord, question_ids: dict[str, str]) -> dict[str, Any]:

@@ -23,7 +23,16 @@ from assay.label import signals as S
 from assay.label.client import using_store
 from assay.label.config import LabelConfig
 from assay.label.links import write_link
-from assay.label.spec import METADATA_DIGITS, RECORD, REQUEST, REVIEWS_NEEDED, Spec, build_spec, guidelines
+from assay.label.spec import (
+    METADATA_DIGITS,
+    RECORD,
+    REQUEST,
+    REVIEWS_NEEDED,
+    Spec,
+    build_spec,
+    guidelines,
+    metadata_columns,
+)
 from assay.label.store import DatasetRef, ReviewRecord, ReviewStore
 from assay.label.suggest import suggestions
 from assay.schema import ID, MESSAGES, SOURCE, SOURCE_LINE, SPLIT, content_columns, content_text
@@ -150,12 +159,13 @@ def review_records(rows: pl.DataFrame, spec: Spec, cfg: LabelConfig, ds: Dataset
         return
     vector_name = next(iter(spec["vectors"]), None)
     embedder = _embedder(cfg, say) if vector_name else None
+    columns = metadata_columns(rows.schema)
     for start in range(0, rows.height, cfg.batch_size):
         batch = rows.slice(start, cfg.batch_size)
         texts = batch.select(content_text(content_columns(batch.schema))).to_series().to_list() if embedder else []
         vectors = embedder(texts) if embedder else [None] * batch.height
         for row, vector in zip(batch.iter_rows(named=True), vectors, strict=True):
-            yield to_record(row, spec, cfg, ds, {vector_name: vector} if vector is not None and vector_name else {})
+            yield to_record(row, spec, cfg, ds, columns, {vector_name: vector} if vector is not None and vector_name else {})
 
 
 def _embedder(cfg: LabelConfig, say: Say | None):
@@ -170,12 +180,13 @@ def _embedder(cfg: LabelConfig, say: Say | None):
     return embedder
 
 
-def to_record(row: dict, spec: Spec, cfg: LabelConfig, ds: DatasetRef, vectors: dict[str, list[float]]) -> ReviewRecord:
-    """One row → a review record whose id is the row id."""
+def to_record(row: dict, spec: Spec, cfg: LabelConfig, ds: DatasetRef, columns: dict[str, str],
+              vectors: dict[str, list[float]]) -> ReviewRecord:
+    """One row → a review record whose id is the row id (`columns`: metadata name → column, see spec.py)."""
     return ReviewRecord(
         id=row[ID],
         fields=record_fields(row, spec),
-        metadata=record_metadata(row, spec, ds.reviews_needed(row[ID])),
+        metadata=record_metadata(row, spec, columns, ds.reviews_needed(row[ID])),
         suggestions=suggestions(row, cfg, set(spec["questions"])),
         vectors=vectors,
     )
@@ -211,14 +222,14 @@ def last_user_turn(messages: list[dict] | None) -> str | None:
     return turns[-1] if turns else None
 
 
-def record_metadata(row: dict, spec: Spec, reviews_needed: int | None = None) -> dict[str, Any]:
+def record_metadata(row: dict, spec: Spec, columns: dict[str, str], reviews_needed: int | None = None) -> dict[str, Any]:
     """Metadata values by property: strings for terms, finite numbers (floats rounded) for the rest, nulls left out."""
-    derived = {"pii_any": "yes" if row[S.PII_ANY] else "no", "pii_count": row[S.PII_COUNT],
-               "cluster_size": row[S.CLUSTER], "quality_score": row[S.QUALITY], "priority": row[S.PRIORITY],
+    derived = {"personal_data": "yes" if row[S.PII_ANY] else "no", "personal_data_hits": row[S.PII_COUNT],
+               "copies": row[S.CLUSTER], "quality_score": row[S.QUALITY], "review_priority": row[S.PRIORITY],
                REVIEWS_NEEDED: reviews_needed}
     out: dict[str, Any] = {}
     for name, kind in spec["metadata"].items():
-        value = derived[name] if name in derived else row.get(name)
+        value = derived[name] if name in derived else row.get(columns.get(name, name))
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             continue
         out[name] = str(value) if kind == "terms" else (int(value) if kind == "integer" else round(float(value), METADATA_DIGITS))

@@ -8,6 +8,7 @@ turned into the server's own representation only by the review store (`argilla_r
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 import polars as pl
@@ -21,18 +22,27 @@ RATINGS = [1, 2, 3, 4, 5]
 VECTOR_NAME, VECTOR_DIMS = "embedding", 384
 RECORD, REQUEST = "record", "request"  # the record's provenance line; a chat's last user turn
 REVIEWS_NEEDED = "reviews_needed"  # metadata of records in a sampled overlap (see `overlap_sample`)
-# metadata names derived from the signals (signals.py) besides the q_* columns, with their types
-DERIVED_METADATA = {"pii_any": "terms", "pii_count": "integer", "cluster_size": "integer", "quality_score": "float", "priority": "float"}
 FIELD_TITLES = {RECORD: "Record", REQUEST: "Request (last user turn)", PROMPT: "Prompt", RESPONSE: "Response",
                 MESSAGES: "Conversation", TEXT: "Text", "answer_a": "Answer A", "answer_b": "Answer B"}
-# metadata property → the title curators see in the UI's filters and record details
-METADATA_TITLES = {
-    SOURCE: "Source file", SPLIT: "Split", "pii_any": "Personal data found", "pii_count": "Personal data hits",
-    "cluster_size": "Copies (this row + removed duplicates)", "quality_score": "Quality score (0.5 = on a threshold)",
-    "priority": "Review priority", REVIEWS_NEEDED: "Reviews needed", "q_chars": "Characters", "q_words": "Words",
-    "q_mean_word_len": "Mean word length", "q_dup_line_frac": "Repeated lines (share)",
-    "q_dup_para_frac": "Repeated paragraphs (share)", "q_symbol_ratio": "Symbols per word",
-    "q_alpha_ratio": "Words with a letter (share)", "q_stop_words": "Stop words", "q_symbols": "Symbols",
+# Metadata curators read in the UI (its "View metadata" table shows names, its filters titles), so both
+# are words, not column names: `repeated_lines_share`, not `q_dup_line_frac`.
+# version column → (metadata property name, title)
+COLUMN_METADATA: dict[str, tuple[str, str]] = {
+    SOURCE: ("source_file", "Source file"), SPLIT: ("split", "Split"), "q_chars": ("characters", "Characters"),
+    "q_words": ("words", "Words"), "q_mean_word_len": ("mean_word_length", "Mean word length"),
+    "q_dup_line_frac": ("repeated_lines_share", "Repeated lines (share)"),
+    "q_dup_para_frac": ("repeated_paragraphs_share", "Repeated paragraphs (share)"),
+    "q_symbol_ratio": ("symbols_per_word", "Symbols per word"), "q_symbols": ("symbols", "Symbols"),
+    "q_alpha_ratio": ("words_with_letters_share", "Words with a letter (share)"), "q_stop_words": ("stop_words", "Stop words"),
+}
+_NGRAM_COLUMN = re.compile(r"q_(top|dup)_(\d+)gram_frac")
+# metadata property derived from the review signals (signals.py) → (type, title)
+DERIVED_METADATA: dict[str, tuple[str, str]] = {
+    "personal_data": ("terms", "Personal data found"),
+    "personal_data_hits": ("integer", "Personal data hits"),
+    "copies": ("integer", "Copies (this row + removed duplicates)"),
+    "quality_score": ("float", "Quality score (0.5 = on a threshold)"),
+    "review_priority": ("float", "Review priority"),
 }
 METADATA_DIGITS = 3  # float metadata is rounded to this many decimals: curators read it, filters use it
 # question → (title, description) shown to reviewers
@@ -113,13 +123,48 @@ def reviews_needed(row_id: str, overlap: dict[str, Any] | None, min_submitted: i
     return overlap["min_submitted"] if overlap_sample(row_id, overlap) else min_submitted
 
 
+def metadata_columns(schema: pl.Schema | dict) -> dict[str, str]:
+    """Metadata property name → the version column it shows: source and split, every numeric q_* column."""
+    columns = [c for c in (SOURCE, SPLIT) if c in schema]
+    columns += [c for c, dtype in schema.items() if c.startswith("q_") and dtype.is_numeric()]
+    return {column_metadata(c)[0]: c for c in columns}
+
+
+def column_metadata(column: str) -> tuple[str, str]:
+    """(metadata property name, title) for a version column."""
+    if column in COLUMN_METADATA:
+        return COLUMN_METADATA[column]
+    ngram = _NGRAM_COLUMN.fullmatch(column)
+    if ngram:
+        kind, n = ngram.groups()
+        return (f"top_{n}gram_share", f"Most repeated {n}-gram (share)") if kind == "top" else (
+            f"repeated_{n}grams_share", f"Repeated {n}-grams (share)")
+    name = column.removeprefix("q_")
+    return name, name.replace("_", " ").capitalize()
+
+
+def metadata_title(name: str) -> str:
+    """What the UI's filters show for a metadata property."""
+    if name in DERIVED_METADATA:
+        return DERIVED_METADATA[name][1]
+    if name == REVIEWS_NEEDED:
+        return "Reviews needed"
+    titles = {n: t for n, t in COLUMN_METADATA.values()}
+    if name in titles:
+        return titles[name]
+    ngram = re.fullmatch(r"(top_(\d+)gram|repeated_(\d+)grams)_share", name)
+    if ngram:
+        return column_metadata(f"q_{'top' if ngram.group(2) else 'dup'}_{ngram.group(2) or ngram.group(3)}gram_frac")[1]
+    return name.replace("_", " ").capitalize()
+
+
 def metadata_spec(schema: pl.Schema | dict) -> dict[str, str]:
-    """Metadata properties: source and split (terms), every numeric q_* column, and the derived signals."""
-    out = {c: "terms" for c in (SOURCE, SPLIT) if c in schema}
-    for name, dtype in schema.items():
-        if name.startswith("q_") and dtype.is_numeric():
-            out[name] = "integer" if dtype.is_integer() else "float"
-    return {**out, **DERIVED_METADATA}
+    """Metadata properties (name → type): source and split (terms), every numeric q_* column, the signals."""
+    out = {}
+    for name, column in metadata_columns(schema).items():
+        dtype = schema[column]
+        out[name] = "terms" if column in (SOURCE, SPLIT) else ("integer" if dtype.is_integer() else "float")
+    return out | {name: kind for name, (kind, _) in DERIVED_METADATA.items()}
 
 
 def differences(server: Spec, wanted: Spec) -> list[str]:
@@ -170,7 +215,7 @@ def guidelines(version_id: str, cfg: LabelConfig, content: tuple[str, ...]) -> s
         + ("A decision is suggested only where the signals are strong." if cfg.suggest.decision else "No decision is suggested: it is yours."),
         "- **Record** names the source file, line and assay row id; fields are shown as plain text, exactly as "
         "the model will see them (markers such as `#### 42` included).",
-        "- Rows that matter most come first when you sort by the metadata property `priority` (descending): "
+        "- Rows that matter most come first when you sort by the metadata property `review_priority` (descending): "
         "flagged personal data, borderline quality scores, representatives of large duplicate clusters.",
     ]
     if cfg.overlap_fraction:

@@ -7,9 +7,10 @@ their answer. assay therefore suggests what the signals know and no more (`[labe
   check of that kind fired or nearly fired. Score: 1 for found PII; for the others the signal strength
   exp(-m / 0.1) of the row's smallest relative margin m to a threshold of that kind (1 on the threshold,
   0.37 at 10 % inside it), suggested from `issue_min_strength` on.
-- `quality`: a rating estimated from the same margins: 2 near a threshold (m < 0.1), 3 when m < 0.5,
+- `quality`: a rating estimated from the same margins: 2 near a threshold (m < 0.1), 3 when m < 0.4,
   else 4; never 1 (the row passed every check) and never 5 (heuristics cannot tell exemplary). Score: the
-  quality score 0.5 + tanh(m) / 2.
+  quality score 0.5 + tanh(m) / 2. Margins are relative and a maximum threshold caps them at 1 (a value of
+  0), a window such as the default mean word length 2.5-10 at 0.6: clean prose sits near m = 0.55.
 - `decision` (off by default): `approve` only far inside every threshold (quality score at least
   `approve_min_quality`) with no issue suggested and no removed copies; `reject` only when an issue's
   strength reaches `reject_min_strength`; nothing in between, where the curator's judgement is the point.
@@ -59,8 +60,8 @@ def quality_rating(row: dict[str, Any]) -> int | None:
     score = row.get(S.QUALITY)
     if score is None:
         return None
-    # score = 0.5 + tanh(m) / 2, so m < 0.1 ⇔ score < 0.5498 and m < 0.5 ⇔ score < 0.7311
-    return 2 if score < 0.5498 else (3 if score < 0.7311 else 4)
+    # score = 0.5 + tanh(m) / 2, so m < 0.1 ⇔ score < 0.5498 and m < 0.4 ⇔ score < 0.6900
+    return 2 if score < 0.5498 else (3 if score < 0.6900 else 4)
 
 
 def decision(row: dict[str, Any], found: list[tuple[str, float]], cfg: LabelConfig) -> tuple[str, float] | None:

@@ -81,13 +81,13 @@ def test_creating_a_dataset_sends_the_sdk_payloads_then_publishes():
     sent = [(p.rsplit("/", 1)[-1], b["name"]) for m, p, b in server.calls if m == "POST" and p.startswith("/api/v1/datasets/")]
     assert sent[:7] == [("fields", "record"), ("fields", "prompt"), ("fields", "response"), ("questions", "decision"),
                         ("questions", "corrected_response"), ("questions", "quality"), ("questions", "issues")]
-    assert ("vectors-settings", "embedding") in sent and ("metadata-properties", "q_chars") in sent
+    assert ("vectors-settings", "embedding") in sent and ("metadata-properties", "characters") in sent
     bodies = {b["name"]: b for m, p, b in server.calls if m == "POST" and p.startswith("/api/v1/datasets/")}
     assert bodies["decision"]["settings"] == {"type": "label_selection", "visible_options": 3, "options": [
         {"text": "approve", "value": "approve"}, {"text": "reject", "value": "reject"}, {"text": "edit", "value": "edit"}]}
     assert bodies["issues"]["settings"]["options_order"] == "natural" and bodies["quality"]["settings"]["options"][0] == {"value": 1}
-    assert bodies["q_chars"]["settings"] == {"visible_for_annotators": True, "type": "integer", "min": None, "max": None}
-    assert bodies["q_chars"]["title"] == "Characters" and bodies["quality_score"]["title"].startswith("Quality score")
+    assert bodies["characters"]["settings"] == {"visible_for_annotators": True, "type": "integer", "min": None, "max": None}
+    assert bodies["characters"]["title"] == "Characters" and bodies["quality_score"]["title"].startswith("Quality score")
     assert {bodies[f]["settings"]["use_markdown"] for f in ("record", "prompt", "response")} == {False}
     assert bodies["embedding"]["dimensions"] == 384
     assert server.calls[-1][:2] == ("PUT", "/api/v1/datasets/d1/publish")

@@ -31,7 +31,7 @@ def test_spec_follows_the_shape_and_names_differences():
     assert pr["fields"] == {"record": {"type": "text", "required": True}, "prompt": {"type": "text", "required": True},
                             "response": {"type": "text", "required": True}}
     assert "corrected_response" in pr["questions"] and pr["overlap"] is None
-    assert pr["metadata"]["q_chars"] == "integer" and pr["metadata"]["q_x"] == "float" and pr["vectors"] == {}
+    assert pr["metadata"]["characters"] == "integer" and pr["metadata"]["x"] == "float" and pr["vectors"] == {}
     chat = build_spec({"id": pl.String, "messages": pl.List(pl.Struct({"role": pl.String, "content": pl.String}))}, cfg, vectors=True)
     assert list(chat["fields"]) == ["record", "request", "messages"] and chat["vectors"] == {"embedding": 384}
     assert chat["fields"]["messages"] == {"type": "chat", "required": True} and chat["fields"]["request"]["type"] == "text"

@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 from assay.cli import app
 from assay.errors import CheckFailed, ConfigError, InputError, NotFoundError
 from assay.label import client
-from assay.label import push as push_module
 from assay.label.links import read_links
 from assay.label.pull import progress, pull
 from assay.label.push import push
@@ -70,9 +69,9 @@ def test_push_sends_the_highest_priority_rows_first(ws, fake, write_review_versi
     held = fake.datasets["top"].records
     assert (result.selected, result.added, result.created) == (3, 3, True)
     assert set(held) == {"p000", "p002", "p001"}  # on a quality threshold, flagged PII, then the next closest
-    priorities = [r.metadata["priority"] for r in held.values()]
+    priorities = [r.metadata["review_priority"] for r in held.values()]
     assert priorities == sorted(priorities, reverse=True)
-    assert held["p002"].metadata["pii_any"] == "yes"
+    assert held["p002"].metadata["personal_data"] == "yes"
     assert {s["question_name"] for s in held["p002"].suggestions} == {"issues", "quality"}  # no decision by default
     assert held["p000"].fields == {"record": "review.jsonl, line 1 · row p000 · split train",
                                    "prompt": "review prompt 0: what is 0 times three?", "response": "It is 0."}
@@ -133,11 +132,27 @@ def test_vectors_are_embedded_batch_by_batch(ws, fake, write_review_version, mon
         calls.append(len(texts))
         return [[float(len(t))] * 384 for t in texts]
 
-    monkeypatch.setattr(push_module, "_embedder", lambda cfg, say: embed)
+    class FakeEmbedder:
+        device = "cpu"
+
+        def __init__(self, model: str) -> None:
+            self.model = model
+
+        def __call__(self, texts: list[str]) -> list[list[float]]:
+            return embed(texts)
+
+    import assay.label.embed
+
+    monkeypatch.setattr(assay.label.embed, "Embedder", FakeEmbedder)
     vid = write_review_version(ws, 5, shape="text")
-    result = push(ws, vid, dataset="vec", store=fake, vectors=True, batch_size=2)
+    events: list = []
+    result = push(ws, vid, dataset="vec", store=fake, vectors=True, batch_size=2,
+                  progress=lambda done, total: events.append((done, total)), say=events.append)
     held = fake.datasets["vec"]
     assert result.vectors and held.spec["vectors"] == {"embedding": 384} and calls == [2, 2, 1]
+    # a long push is never silent: the bar appears (0 of 5) before the model loads, each stage says so
+    assert events[0] == (0, 5) and events[1].startswith("loading the embedding model")
+    assert events[2].startswith("embedding model ready") and events[-1] == (5, 5)
     record = held.records["t000"]
     assert record.vectors["embedding"][0] == float(len(record.fields["text"]))
 
