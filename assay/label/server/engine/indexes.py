@@ -3,8 +3,9 @@
 Argilla's migrations create only the indexes its Elasticsearch-backed queries need; this engine answers
 every query in SQL, so it adds (idempotently, ``CREATE INDEX IF NOT EXISTS``) the ones its plans use:
 ``records(dataset_id, status, id)`` covers the pending queue, its count and the progress counts;
-``records(dataset_id, inserted_at, id)`` the default insertion order. ``responses(record_id, user_id)``
-is already Argilla's unique constraint.
+``records(dataset_id, inserted_at, id)`` the default insertion order; ``vectors(vector_settings_id,
+record_id, updated_at)`` the similarity cache's fingerprint and listing without reading the vectors' JSON.
+``responses(record_id, user_id)`` is already Argilla's unique constraint.
 
 Text search uses the database's own index instead of Python loops over records. Side table
 ``assay_text_rows`` holds, per record, one row per searchable field (scope ``f<field id>``) and one row of all
@@ -42,6 +43,8 @@ _ADVISORY_KEY = 710_442_963  # PostgreSQL advisory lock serialising engines prep
 _BTREE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS ix_assay_records_dataset_status_id ON records (dataset_id, status, id)",
     "CREATE INDEX IF NOT EXISTS ix_assay_records_dataset_inserted ON records (dataset_id, inserted_at, id)",
+    "CREATE INDEX IF NOT EXISTS ix_assay_vectors_settings_record_updated "
+    "ON vectors (vector_settings_id, record_id, updated_at)",
 )
 
 _prepared: set[str] = set()

@@ -1,17 +1,26 @@
-"""Similarity search: cosine scores in numpy over the filtered candidates, from the validated vector cache.
+"""Similarity search: one matrix-vector product over the cached vectors, then top k among the allowed rows.
 
-Why the cache can never serve stale vectors: every query still reads, in the same SQL statement that
-applies its filter, the record id and the vector row's `updated_at` of every candidate (cheap columns;
-no JSON is decoded). A cached vector is used only when it was read together with exactly that
-`updated_at`; anything else (a new record, an updated vector) is fetched and decoded again, and deleted
-records are simply no longer candidates. Argilla bumps `updated_at` on every write of a vector row: its
-upserts (`CRUDMixin.upsert_many`, used by bulk record create/update, record PATCH and Hub import) set it
-to a fresh `utcnow()`, and ORM updates have `onupdate=utcnow`. Validation is per row, so writes from any
-process (web server, rq worker) and commits in any order are seen by the next query.
+The decoded vectors of a vector settings live in a cached block (``vectors.py``). Why it never serves a
+stale vector: before every query the engine reads a fingerprint of the settings' vector rows, the count,
+the latest ``updated_at`` and a sum over every row's ``updated_at``, an aggregate read from a covering
+index, without touching the stored vectors (~8 KB of JSON each). A block is used as is only when it was
+last brought up to date under exactly that fingerprint. Otherwise the block is reconciled with a listing
+of (record id, ``updated_at``) of every row: rows it lacks or holds in another version are fetched and
+decoded, rows that are gone are dropped, and it takes the fingerprint read before that listing (so a write
+racing the refresh leaves a fingerprint that no longer matches, and the next query refreshes again).
+Argilla bumps ``updated_at`` on every write of a vector row (its upserts set a fresh ``utcnow()``; ORM
+updates have ``onupdate=utcnow``), and inserts raise the count, deletes lower it, updates change the sum:
+every write, from any process (web server, rq worker), changes the fingerprint. Refreshes of a block are
+serialised per event loop, so two requests never reconcile it at once.
+
+Filters and text queries narrow the candidates in SQL to a set of record ids, which becomes a boolean mask
+over the block's rows; the query's record is masked out too. Ties in score keep the block's row order
+(insertion order of the records at the first load).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -20,9 +29,8 @@ import numpy as np
 from argilla_server.enums import SimilarityOrder
 from argilla_server.models import Record, Vector, VectorSettings
 from argilla_server.search_engine.base import Filter, TextQuery
-from sqlalchemy import Text, and_, cast, select
+from sqlalchemy import Float, Integer, Text, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from .filters import where as filter_where
 from .fulltext import text_ids
@@ -31,13 +39,11 @@ from .search import BATCH_SIZE
 from .text import TextSearch
 from .vectors import VECTORS, VectorBlock, parse_vector, parse_vectors, top_k
 
-_FETCH_ALL_FRACTION = 0.25  # more unknown rows than this share of the candidates: reload the whole block
+_FETCH_ALL_FRACTION = 0.25  # more unknown rows than this share of all: reload every vector in one stream
 _IN_CHUNK = 500  # record ids per IN (...) when fetching a few vectors
-_ROUNDS = 3  # a second round only when another request raced this one on the same rows
+_REFRESH_LOCKS: dict[tuple[int, Any], asyncio.Lock] = {}
 
-Candidates = list[tuple[str, str]]  # (record id, vector row's updated_at), both as the database renders text
-# Rows read by this query, by record id: (updated_at, vector), or None when the row has gone.
-Fetched = dict[str, tuple[str, np.ndarray | None] | None]
+CacheKey = tuple[UUID, UUID]  # (dataset id, vector settings id)
 
 
 async def similar_records(
@@ -52,11 +58,21 @@ async def similar_records(
     k: int,
 ) -> list[tuple[UUID, float]]:
     """The k best (record id, score) among the records the filter and text query allow, best first."""
-    where = filter_where(q, filter)
-    if record is not None:
-        where = and_(where, Record.id != record.id)  # a record is never its own neighbour
-    allowed = await _text_allowed(db, q, where, query)
-    return await _nearest(db, where, vector_settings, vector, k, allowed)
+    dims = int(vector_settings.dimensions)
+    if k <= 0 or vector.shape != (dims,):
+        return []
+    allowed = await _allowed_keys(db, q, filter, query)
+    cache_key = (vector_settings.dataset_id, vector_settings.id)
+    await _refresh(db, vector_settings.id, cache_key, dims)
+    with VECTORS.lock:
+        block = VECTORS.block(cache_key, dims)
+        mask = _mask(block, allowed, _key_text(q, record.id) if record is not None else None)
+        positions = np.flatnonzero(mask)
+        scores = block.scores(vector)[positions]
+        best = top_k(scores, k)
+        result = [(UUID(block.keys[positions[i]]), float(scores[i])) for i in best]
+        VECTORS.trim()
+    return result
 
 
 def query_vector(value: list[float] | None, stored: np.ndarray | None, order: SimilarityOrder) -> np.ndarray:
@@ -77,117 +93,103 @@ async def record_vector(
     return parse_vector((await db.execute(stmt)).scalar())
 
 
-async def _text_allowed(
-    db: AsyncSession, q: DatasetQuery, where: ColumnElement, query: Any
-) -> set[UUID] | None:
+def _key_text(q: DatasetQuery, record_id: UUID) -> str:
+    """A record id as the database renders it in text (the block's keys): dashed on PostgreSQL, hex on SQLite."""
+    return str(record_id) if q.json.postgresql else record_id.hex
+
+
+async def _allowed_keys(
+    db: AsyncSession, q: DatasetQuery, filter: Filter | None, query: Any
+) -> set[str] | None:
+    """The record ids (as text) the filter and text query allow; None when neither narrows anything."""
     text = TextSearch.parse(query, q.schema)
-    if text is None:
+    if filter is None and text is None:
         return None
-    return await text_ids(db, q, where, text)
+    where = filter_where(q, filter)
+    if text is not None:
+        return {_key_text(q, record_id) for record_id in await text_ids(db, q, where, text)}
+    return set((await db.execute(select(cast(Record.id, Text)).where(where))).scalars())
 
 
-async def _nearest(
-    db: AsyncSession,
-    where: ColumnElement,
-    vector_settings: VectorSettings,
-    vector: np.ndarray,
-    k: int,
-    allowed: set[UUID] | None,
-) -> list[tuple[UUID, float]]:
-    """Candidates (with their vector rows' updated_at) from SQL, vectors from the validated cache."""
-    dims = int(vector_settings.dimensions)
-    if k <= 0 or vector.shape != (dims,):
-        return []
-    candidates = await _candidates(db, where, vector_settings.id, allowed)
-    cache_key = (vector_settings.dataset_id, vector_settings.id)
-    local = await _refresh(db, vector_settings.id, cache_key, dims, candidates)
-    scores = _scores(cache_key, dims, candidates, local, vector)
-    present = np.flatnonzero(~np.isnan(scores))
-    best = present[top_k(scores[present], k)]
-    return [(UUID(candidates[i][0]), float(scores[i])) for i in best]
+def _mask(block: VectorBlock, allowed: set[str] | None, excluded: str | None) -> np.ndarray:
+    """Live rows of the block that the query may return."""
+    if allowed is None:
+        mask = block.live[: block.used].copy()
+    else:
+        mask = np.zeros(block.used, dtype=bool)
+        rows = block.rows
+        indices = [entry[1] for entry in map(rows.get, allowed) if entry is not None and entry[1] >= 0]
+        mask[np.asarray(indices, dtype=np.int64)] = True
+        mask &= block.live[: block.used]
+    if excluded is not None:  # a record is never its own neighbour
+        entry = block.rows.get(excluded)
+        if entry is not None and entry[1] >= 0:
+            mask[entry[1]] = False
+    return mask
 
 
-async def _candidates(
-    db: AsyncSession, where: ColumnElement, settings_id: UUID, allowed: set[UUID] | None
-) -> Candidates:
-    """The filtered records that have a vector row, in insertion order (ties in score keep this order)."""
+async def _fingerprint(db: AsyncSession, settings_id: UUID) -> tuple:
+    """(count, latest updated_at, sum of updated_at) of the settings' vector rows: any write changes it."""
+    if db.bind.dialect.name == "postgresql":
+        moments = [func.extract("epoch", Vector.updated_at)]  # microsecond precision
+    else:  # julianday() keeps milliseconds: the stored text's microsecond digits are summed apart
+        micros = func.substr(cast(Vector.updated_at, Text), 21, 6)
+        moments = [func.julianday(Vector.updated_at), cast(micros, Integer)]
+    sums = [cast(func.sum(moment), Float) for moment in moments]
+    stmt = select(func.count(), cast(func.max(Vector.updated_at), Text), *sums)
+    row = (await db.execute(stmt.where(Vector.vector_settings_id == settings_id))).one()
+    return tuple(row)
+
+
+def _refresh_lock(cache_key: CacheKey) -> asyncio.Lock:
+    """One lock per event loop and block (an asyncio lock cannot be shared between loops)."""
+    key = (id(asyncio.get_running_loop()), cache_key)
+    lock = _REFRESH_LOCKS.get(key)
+    if lock is None:
+        lock = _REFRESH_LOCKS[key] = asyncio.Lock()
+    return lock
+
+
+async def _refresh(db: AsyncSession, settings_id: UUID, cache_key: CacheKey, dims: int) -> None:
+    """Bring the block up to date with the database unless its fingerprint says it already is."""
+    fingerprint = await _fingerprint(db, settings_id)
+    with VECTORS.lock:
+        if VECTORS.block(cache_key, dims).fingerprint == fingerprint:
+            return
+    async with _refresh_lock(cache_key):
+        fingerprint = await _fingerprint(db, settings_id)  # read before the listing: see the docstring
+        listing = await _listing(db, settings_id)
+        with VECTORS.lock:
+            block = VECTORS.block(cache_key, dims)
+            if block.fingerprint == fingerprint:
+                return
+            unknown = [key for key, stamp in listing if block.rows.get(key, ("",))[0] != stamp]
+            gone = set(block.rows).difference(key for key, _ in listing)
+        whole = len(unknown) > max(_IN_CHUNK, _FETCH_ALL_FRACTION * len(listing))
+        fetched = await _fetch_vectors(db, settings_id, None if whole else unknown, dims)
+        with VECTORS.lock:
+            block = VECTORS.fresh_block(cache_key, dims) if whole else VECTORS.block(cache_key, dims)
+            block.drop(list(gone))
+            block.put(fetched)
+            block.fingerprint = fingerprint
+
+
+async def _listing(db: AsyncSession, settings_id: UUID) -> list[tuple[str, str]]:
+    """(record id, updated_at) as text of every vector row of the settings, in the records' insertion order."""
     stmt = (
         select(cast(Vector.record_id, Text), cast(Vector.updated_at, Text))
         .join(Record, Record.id == Vector.record_id)
-        .where(Vector.vector_settings_id == settings_id, where)
+        .where(Vector.vector_settings_id == settings_id)
         .order_by(Record.inserted_at.asc(), Record.id.asc())
     )
-    candidates: Candidates = [tuple(row) for row in (await db.execute(stmt)).all()]
-    if allowed is not None:
-        candidates = [(key, stamp) for key, stamp in candidates if UUID(key) in allowed]
-    return candidates
-
-
-async def _refresh(
-    db: AsyncSession, settings_id: UUID, cache_key: tuple[UUID, UUID], dims: int, candidates: Candidates
-) -> Fetched:
-    """Fetch and cache the candidates whose cached row is missing or older; returns the rows read here."""
-    local: Fetched = {}
-    for _ in range(_ROUNDS):
-        with VECTORS.lock:
-            rows = VECTORS.block(cache_key, dims).rows
-            unknown = [
-                key for key, stamp in candidates if key not in local and rows.get(key, ("",))[0] != stamp
-            ]
-        if not unknown:
-            break
-        whole = len(unknown) > max(_IN_CHUNK, _FETCH_ALL_FRACTION * len(candidates))
-        fetched = await _fetch_vectors(db, settings_id, None if whole else unknown, dims)
-        local.update(dict.fromkeys(unknown))
-        local.update({key: (stamp, row) for key, stamp, row in fetched})
-        with VECTORS.lock:
-            VECTORS.block(cache_key, dims).put(fetched)
-    return local
-
-
-def _scores(
-    cache_key: tuple[UUID, UUID], dims: int, candidates: Candidates, local: Fetched, vector: np.ndarray
-) -> np.ndarray:
-    """A score per candidate (NaN: no usable vector) from the cache, or from rows read here when the cache
-    already holds another request's version of them."""
-    with VECTORS.lock:
-        block = VECTORS.block(cache_key, dims)
-        cached, cached_at, extra, extra_at = _sources(block, candidates, local, dims)
-        scores = np.full(len(candidates), np.nan)
-        scores[cached_at] = block.scores(np.asarray(cached, dtype=np.int64), vector)
-        if extra:
-            side = VectorBlock(dims)
-            side.put([(str(i), "", row) for i, row in enumerate(extra)])
-            scores[extra_at] = side.scores(np.arange(len(extra)), vector)
-        VECTORS.trim()
-    return scores
-
-
-def _sources(
-    block: VectorBlock, candidates: Candidates, local: Fetched, dims: int
-) -> tuple[list[int], list[int], list[np.ndarray], list[int]]:
-    """Cache rows (and candidate positions) valid for this query, and this query's own rows elsewhere."""
-    cached: list[int] = []
-    cached_at: list[int] = []
-    extra: list[np.ndarray] = []
-    extra_at: list[int] = []
-    for position, (key, stamp) in enumerate(candidates):
-        entry = block.rows.get(key)
-        mine = local.get(key)
-        if entry is not None and entry[0] == (stamp if mine is None else mine[0]):
-            if entry[1] >= 0:
-                cached.append(entry[1])
-                cached_at.append(position)
-        elif mine is not None and mine[1] is not None and mine[1].shape == (dims,):
-            extra.append(mine[1])  # our fresh row, replaced in the cache meanwhile by another request
-            extra_at.append(position)
-    return cached, cached_at, extra, extra_at
+    return [tuple(row) for row in (await db.execute(stmt)).all()]
 
 
 async def _fetch_vectors(
     db: AsyncSession, settings_id: UUID, keys: Sequence[str] | None, dims: int
 ) -> list[tuple[str, str, np.ndarray | None]]:
-    """(record id, updated_at, decoded vector) of the given records, or of every record when keys is None."""
+    """(record id, updated_at, decoded vector) of the given records, or of every record when keys is None
+    (then in the records' insertion order, which becomes the block's row order)."""
     columns = (cast(Vector.record_id, Text), cast(Vector.updated_at, Text), cast(Vector.value, Text))
     base = select(*columns).where(Vector.vector_settings_id == settings_id)
     out: list[tuple[str, str, np.ndarray | None]] = []
@@ -197,7 +199,10 @@ async def _fetch_vectors(
         out.extend((key, stamp, row) for (key, stamp, _), row in zip(rows, vectors, strict=True))
 
     if keys is None:
-        result = await db.stream(base.execution_options(yield_per=BATCH_SIZE))
+        ordered = base.join(Record, Record.id == Vector.record_id).order_by(
+            Record.inserted_at.asc(), Record.id.asc()
+        )
+        result = await db.stream(ordered.execution_options(yield_per=BATCH_SIZE))
         async for partition in result.partitions(BATCH_SIZE):
             decode(partition)
     else:
