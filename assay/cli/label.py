@@ -272,6 +272,9 @@ def progress(
     if p["agreement_note"]:
         out.print(f"[yellow]agreement {escape(p['agreement_note'])}[/]")
     out.print(f"disagreements so far: {p['disagreements']:,}")
+    if p["kept_suggestions"]:
+        kept = ", ".join(f"{q} {k['share']:.0%} of {k['answers']:,}" for q, k in p["kept_suggestions"].items())
+        out.print(f"suggestions kept as they were: {kept} (near 100 % on many records: check for anchoring)")
 
 
 def _agreement_table(report: dict) -> Any:

@@ -117,18 +117,26 @@ class ArgillaStore:
 
     def snapshot(self, dataset: DatasetRef) -> Snapshot:
         users = {u["id"]: u["username"] for u in self.request("GET", "/api/v1/users")["items"]}
+        questions = self._question_names(dataset.id)
         snap = Snapshot(dataset)
-        for item in self._records(dataset.id, include=["responses"]):
-            snap.record_ids.append(item["external_id"])
-            snap.responses += [(item["external_id"], users.get(r["user_id"], r["user_id"]), r) for r in item.get("responses") or []]
+        for item in self._records(dataset.id, include=["responses", "suggestions"]):
+            rid = item["external_id"]
+            snap.record_ids.append(rid)
+            snap.responses += [(rid, users.get(r["user_id"], r["user_id"]), r) for r in item.get("responses") or []]
+            suggested = {questions.get(s["question_id"]): s["value"] for s in item.get("suggestions") or []}
+            if suggested:
+                snap.suggestions[rid] = suggested
         return snap
+
+    def _question_names(self, dataset_id: str) -> dict[str, str]:
+        return {q["id"]: q["name"] for q in self.request("GET", f"/api/v1/datasets/{dataset_id}/questions")["items"]}
 
     # -- annotating (simulated curators) ------------------------------------------------------------------
 
     def records(self, dataset: DatasetRef) -> list[dict]:
         """Every record as the server returns it (id, external_id, fields, metadata, responses, suggestions
         with their question's name)."""
-        names = {q["id"]: q["name"] for q in self.request("GET", f"/api/v1/datasets/{dataset.id}/questions")["items"]}
+        names = self._question_names(dataset.id)
         items = list(self._records(dataset.id, include=["responses", "suggestions"]))
         for item in items:
             for suggestion in item.get("suggestions") or []:

@@ -24,6 +24,7 @@ from assay.label.client import using_store
 from assay.label.config import LabelConfig, parse_policy
 from assay.label.links import linked_version
 from assay.label.store import DatasetRef, ReviewStore, Snapshot
+from assay.label.suggest import kept_suggestions
 from assay.schema import ID, MESSAGES, RESPONSE, TEXT, content_columns
 from assay.settings import prefixed
 
@@ -157,6 +158,7 @@ def progress(
         "agreement": report,
         "agreement_note": agreement_note(report, ref),
         "disagreements": len(R.disagreements(outs)),
+        "kept_suggestions": kept_suggestions(snap.suggestions, votes),
     }
 
 
@@ -239,7 +241,8 @@ def _gate(cfg: LabelConfig, report: dict, disagree: list[dict]) -> None:
         raise CheckFailed(
             f"agreement ({cfg.agreement_metric} on `decision`) cannot be measured: "
             f"{report['records_with_overlap']} record(s) have two or more submitted votes",
-            hint="push with --min-submitted 2 so records get overlapping reviews, or pull without --min-agreement",
+            hint="push to a new dataset with --overlap 0.1 (10 % of the records reviewed twice) or --min-submitted 2 "
+                 "(all of them), or pull without --min-agreement",
         )
     if value < cfg.min_agreement:
         raise CheckFailed(
@@ -263,6 +266,7 @@ def _review_manifest(cfg: LabelConfig, snap: Snapshot, need: int, report: dict, 
         "responses_sha256": R.snapshot_sha256(votes),
         "disagreements": disagree[:SHOWN_DISAGREEMENTS],
         "disagreements_total": len(disagree),
+        "kept_suggestions": kept_suggestions(snap.suggestions, votes),
     }
 
 

@@ -62,6 +62,7 @@ class Snapshot:
     dataset: DatasetRef
     record_ids: list[str] = field(default_factory=list)
     responses: list[tuple[str, str, dict]] = field(default_factory=list)  # (row id, username, response)
+    suggestions: dict[str, dict[str, Any]] = field(default_factory=dict)  # row id → {question: suggested value}
 
 
 class ReviewStore(Protocol):

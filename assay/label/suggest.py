@@ -15,7 +15,8 @@ their answer. assay therefore suggests what the signals know and no more (`[labe
   `approve_min_quality`) with no issue suggested and no removed copies; `reject` only when an issue's
   strength reaches `reject_min_strength`; nothing in between, where the curator's judgement is the point.
 
-How well the scores track curators' answers is measured at pull time (`suggestion_agreement`).
+How often curators kept what was suggested is measured by `progress` and recorded by `pull`
+(`kept_suggestions`): a share near 100 % on many records is a sign of anchoring, not of good suggestions.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from assay.label import signals as S
 from assay.label.config import LabelConfig
+from assay.label.review import Vote
 
 ISSUE_SIGNALS = ("low_quality", "formatting")
 
@@ -78,3 +80,30 @@ def decision(row: dict[str, Any], found: list[tuple[str, float]], cfg: LabelConf
 
 def _suggestion(question: str, value: Any, score: Any, cfg: LabelConfig) -> dict[str, Any]:
     return {"question_name": question, "value": value, "score": score, "agent": cfg.suggestion_agent, "type": "model"}
+
+
+def kept_suggestions(suggested: dict[str, dict[str, Any]], votes: list[Vote]) -> dict[str, dict[str, Any]]:
+    """Per question: how many submitted answers had a suggestion, and the share that kept it as it was."""
+    counts: dict[str, list[int]] = {}
+    for vote in votes:
+        for question, value in suggested.get(vote.record, {}).items():
+            answer = _answer(vote, question)
+            if answer is _NOT_ASKED:
+                continue
+            tally = counts.setdefault(question, [0, 0])
+            tally[0] += 1
+            tally[1] += _same(answer, value)
+    return {q: {"answers": n, "kept": k, "share": round(k / n, 3)} for q, (n, k) in sorted(counts.items())}
+
+
+_NOT_ASKED = object()
+
+
+def _answer(vote: Vote, question: str) -> Any:
+    return {"decision": vote.decision, "quality": vote.quality, "issues": vote.issues}.get(question, _NOT_ASKED)
+
+
+def _same(answer: Any, suggested: Any) -> bool:
+    if isinstance(suggested, list) or isinstance(answer, tuple):
+        return set(answer or ()) == set(suggested or ())
+    return answer == suggested

@@ -93,7 +93,9 @@ class FakeStore:
     def snapshot(self, dataset: DatasetRef) -> Snapshot:
         held = self._dataset(dataset)
         responses = [(rid, user, copy.deepcopy(r)) for (rid, user), r in held.responses.items()]
-        return Snapshot(dataset, list(held.records), responses)
+        suggested = {rid: {s["question_name"]: copy.deepcopy(s["value"]) for s in r.suggestions}
+                     for rid, r in held.records.items() if r.suggestions}
+        return Snapshot(dataset, list(held.records), responses, suggested)
 
     # -- for tests --
 

@@ -198,6 +198,8 @@ def test_progress_and_pull_by_policy(reviewed):
     assert p["records"] == 12 and p["with_votes"] == 6 and p["version"] == vid
     assert p["annotators"][ann] == {"submitted": 6, "discarded": 0, "draft": 1}
     assert p["annotators"][bob] == {"submitted": 5, "discarded": 1, "draft": 0}
+    # suggestions read back from the server: p002's [pii] kept by both, p000's [low_quality] (on a threshold) by neither
+    assert p["kept_suggestions"]["issues"] == {"answers": 4, "kept": 2, "share": 0.5}
     decision = p["agreement"]["questions"]["decision"]
     # ann: approve approve reject edit approve; bob: approve reject reject approve approve (p000 p001 p002 p003 p005)
     assert decision["cohen_kappa"] == pytest.approx(0.2857, abs=1e-4)  # po 3/5, pe 11/25

@@ -15,7 +15,7 @@ import pytest
 
 from assay.label import signals as S
 from assay.label.config import LabelConfig, SuggestConfig
-from assay.label.pull import pull
+from assay.label.pull import progress, pull
 from assay.label.push import push
 from assay.label.suggest import decision, issues, quality_rating, suggestions
 from tests.label.fake_store import FakeStore
@@ -126,9 +126,28 @@ def test_a_curator_who_follows_suggestions_approves_no_flagged_row(ws, suggest_d
         assert len(decided) < len(records)
     for rid, record in records.items():
         fake.vote("sim", "follower", rid, **_follower(record))
+    kept_all = progress(ws, "sim", store=fake, config=config)["kept_suggestions"]
+    assert {k["share"] for k in kept_all.values()} == {1.0} and kept_all["quality"]["answers"] == len(records)
     approved = ws.datasets.get(pull(ws, "sim", store=fake, config=config).version)
     kept = set(approved.data().collect()["id"])
     assert kept and not kept & flagged
     assert kept == set(records) - flagged  # and it loses no clean row either
     issues_of = {rid: {s["question_name"]: s["value"] for s in r.suggestions}.get("issues", []) for rid, r in records.items()}
     assert all("pii" in issues_of[rid] for rid in records if records[rid].metadata["personal_data"] == "yes")
+
+
+def test_kept_suggestions_counts_answers_that_left_a_suggestion_as_it_was(ws):
+    vid, _ = _version(ws, 20)
+    fake = FakeStore()
+    push(ws, vid, dataset="kept", store=fake)
+    records = fake.datasets["kept"].records
+    shown = {rid: {s["question_name"]: s["value"] for s in r.suggestions} for rid, r in records.items()}
+    rated = [rid for rid in records if "quality" in shown[rid]]
+    for i, rid in enumerate(rated):  # every other curator changes the rating
+        fake.vote("kept", "ann", rid, decision="approve", quality=shown[rid]["quality"] if i % 2 else 5)
+    kept = progress(ws, "kept", store=fake)["kept_suggestions"]
+    flagged = [rid for rid in rated if "issues" in shown[rid]]
+    assert kept["quality"] == {"answers": len(rated), "kept": len(rated) // 2, "share": round((len(rated) // 2) / len(rated), 3)}
+    assert kept.get("issues", {"kept": 0})["kept"] == 0 and kept.get("issues", {"answers": 0})["answers"] == len(flagged)
+    manifest = ws.datasets.get(pull(ws, "kept", store=fake).version).manifest["review"]
+    assert manifest["kept_suggestions"] == kept
