@@ -307,6 +307,7 @@ def pull(
     name: DatasetArg,
     policy: Annotated[str | None, typer.Option("--policy", help="majority, unanimous or min-votes:N (default: label.policy).", show_default=False)] = None,
     min_agreement: Annotated[float | None, typer.Option("--min-agreement", help="Refuse (exit 1) below this agreement on `decision` (default: label.min_agreement).", show_default=False)] = None,
+    metric: Annotated[str | None, typer.Option("--agreement-metric", help="krippendorff_alpha, fleiss_kappa, cohen_kappa or percent_agreement: what --min-agreement is compared with (default: label.agreement_metric).", show_default=False)] = None,
     tag: Annotated[str | None, typer.Option("--name", "-n", help="Tag the approved version with this name (moves an existing tag).", show_default=False)] = None,
     config: ConfigOpt = None,
     workspace: WorkspaceOpt = None,
@@ -319,7 +320,7 @@ def pull(
     from assay.label.pull import pull as pull_api
 
     ws = open_workspace(workspace)
-    cfg = settings(ws, config, **{"label.policy": policy, "label.min_agreement": min_agreement})
+    cfg = settings(ws, config, **{"label.policy": policy, "label.min_agreement": min_agreement, "label.agreement_metric": metric})
     r = pull_api(ws, name, name=tag, config=cfg)
     if as_json:
         emit_json({"ok": True, **r.to_dict()})

@@ -237,10 +237,17 @@ def _gate(cfg: LabelConfig, report: dict, disagree: list[dict]) -> None:
         return
     value = report["questions"]["decision"].get(cfg.agreement_metric)
     examples = "; ".join(f"{d['id']}: " + ", ".join(f"{a}={v}" for a, v in d["votes"].items()) for d in disagree[:5])
+    overlapping = report["records_with_overlap"]
+    if value is None and overlapping and report["questions"]["decision"].get("percent_agreement") == 1:
+        raise CheckFailed(
+            f"agreement ({cfg.agreement_metric} on `decision`) is undefined: on all {overlapping} record(s) with two "
+            "or more votes every curator gave the same decision, so chance agreement cannot be told apart",
+            hint="pull with --agreement-metric percent_agreement (1.0 here), or review more overlapping records",
+        )
     if value is None:
         raise CheckFailed(
             f"agreement ({cfg.agreement_metric} on `decision`) cannot be measured: "
-            f"{report['records_with_overlap']} record(s) have two or more submitted votes",
+            f"{overlapping} record(s) have two or more submitted votes",
             hint="push to a new dataset with --overlap 0.1 (10 % of the records reviewed twice) or --min-submitted 2 "
                  "(all of them), or pull without --min-agreement",
         )

@@ -72,20 +72,18 @@ def test_curator_approves_in_the_ui_and_pull_sees_it(argilla_server: ServerInfo,
 
 
 def _marked_version(ws) -> str:
-    """Three GSM8K-style rows whose answers end in a `#### N` marker, one with a long decimal signal."""
+    """Three arithmetic rows whose answers end in a `#### N` marker (one of them wrong), one with a long decimal signal."""
     import polars as pl
 
     frame = pl.DataFrame({
         "id": ["m000", "m001", "m002"], "source": "marked.jsonl", "source_line": [1, 2, 3], "split": "train",
         "dup_cluster": ["c0", "c1", "c2"],
-        "prompt": ["Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
-                   "How many clips did Natalia sell altogether in April and May?",
-                   "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. "
-                   "How much did she earn?",
-                   "Betty is saving money for a new wallet which costs $100. How much more money does she need?"],
-        "response": ["Natalia sold 48/2 = 24 clips in May.\nNatalia sold 48+24 = 72 clips altogether.\n#### 72",
-                     "Weng earns 12/60 = $0.2 per minute.\nWorking 50 minutes, she earned 0.2 x 50 = $10.\n#### 10",
-                     "In the beginning, Betty has only 100 / 2 = $50.\n#### 5"],
+        "prompt": ["A baker fills 48 jars with jam on Monday and half as many on Tuesday. How many jars in all?",
+                   "A gardener is paid $12 an hour and worked 50 minutes today. How much did she earn?",
+                   "A lamp costs $100 and Sam has saved half of it. How much more does he need?"],
+        "response": ["On Tuesday 48/2 = 24 jars.\nIn all 48+24 = 72 jars.\n#### 72",
+                     "She earns 12/60 = $0.2 per minute.\nFor 50 minutes: 0.2 x 50 = $10.\n#### 10",
+                     "He has 100 / 2 = $50.\n#### 5"],
         "q_chars": [230, 190, 150], "q_words": [40, 33, 30], "q_dup_line_frac": [0.0, 0.0, 0.7671232876712328],
         "pii_any": [False, False, False],
     })

@@ -308,3 +308,14 @@ def test_approved_frames_keep_the_pushed_columns(reviewed, fake):
     pushed = ws.datasets.get(vid).data().collect()
     assert set(pushed.columns) <= set(approved.columns)
     assert approved.schema["review_votes"] == pl.List(pl.Struct({"annotator": pl.String, "decision": pl.String}))
+
+
+def test_unanimous_overlap_makes_alpha_undefined_and_says_which_metric_works(ws, fake, write_review_version):
+    push(ws, write_review_version(ws, 3), dataset="same", store=fake)
+    for who in ("ann", "bob"):
+        fake.vote("same", who, "p000", decision="approve")
+        fake.vote("same", who, "p001", decision="approve")
+    with pytest.raises(CheckFailed, match="is undefined: on all 2 record") as raised:
+        pull(ws, "same", store=fake, min_agreement=0.5)
+    assert "--agreement-metric percent_agreement" in raised.value.hint
+    assert pull(ws, "same", store=fake, min_agreement=0.9, agreement_metric="percent_agreement").kept == 2
