@@ -5,12 +5,13 @@ pseudo-random order per user, so overlapping annotators see different orders.
 
 That per-user order is an SQL sort key, not a hash of every (user, record) in Python (which loaded and
 hashed every matching id: 1.1 s for a 50k-record pending queue). Argilla's record ids are uuid4, so their
-hex digits are random: the key is 8 of the id's 30 random hex digits, picked and ordered by a hash of the
-user id (ties broken by the id). Each user thus sees a fixed permutation, and two users' permutations are
-as unrelated as two random orders. A rotation of the id order at a per-user pivot (``id >= pivot``) would
-let the page come straight from an index, but users whose pivots fall between the same two ids share an
-order (one chance in n for n records), and the total still needs a full count; the sort key costs one
-pass over the filtered rows, which the count makes anyway.
+hex digits are random: the key is three 3-digit windows of the id, at offsets picked by a hash of the user
+id (ties broken by the id). Each user thus sees a fixed order, and two users' orders are unrelated unless
+their three offsets coincide (one chance in ~24,000). Measured on 100k records (SQLite), sorting by that key
+costs ~40 ms over the filtered rows, about what the total's count costs anyway; eight 1-digit windows cost
+twice that. A rotation of the id order at a per-user pivot (``id >= pivot``) would let the page come straight
+from an index, but users whose pivots fall between the same two ids share one order (one chance in n for
+n records: a small queue would often look the same to everybody).
 """
 
 from __future__ import annotations
@@ -37,9 +38,7 @@ from .sorting import order_by
 from .text import TextSearch
 
 BATCH_SIZE = 1000  # rows per round trip when a scan streams vectors
-_KEY_DIGITS = 8  # hex digits in the per-user key: 32 random bits, enough to leave ties to the id
-# Positions (0-based) of a uuid4's 32 hex digits that are random: 12 is the version, 16 the variant.
-_RANDOM_DIGITS = [i for i in range(32) if i not in (12, 16)]
+_WINDOWS, _WIDTH = 3, 3  # the per-user key: 3 windows of 3 hex digits (36 bits; ties go to the id)
 
 
 async def search_records(
@@ -68,12 +67,12 @@ async def search_records(
 
 
 def user_order(q: DatasetQuery, user_id: Any) -> list[ColumnElement]:
-    """ORDER BY a fixed pseudo-random permutation of the records per user (see the module docstring)."""
-    digest = hashlib.blake2b(str(user_id).encode(), digest_size=32).digest()
-    positions = sorted(_RANDOM_DIGITS, key=lambda i: (digest[i % 32], i))[:_KEY_DIGITS]
+    """ORDER BY a fixed pseudo-random order of the records per user (see the module docstring)."""
+    digest = hashlib.blake2b(str(user_id).encode(), digest_size=16).digest()
+    starts = sorted(range(32 - _WIDTH + 1), key=lambda i: (digest[i % 16] ^ i * 37) & 0xFF)[:_WINDOWS]
     # SQLite stores a uuid as 32 hex digits; PostgreSQL renders it with dashes, which we drop.
     hex_id = func.replace(cast(Record.id, Text), "-", "") if q.json.postgresql else Record.id
-    key = func.substr(hex_id, positions[0] + 1, 1)
-    for position in positions[1:]:
-        key = key.op("||")(func.substr(hex_id, position + 1, 1))
+    key = func.substr(hex_id, starts[0] + 1, _WIDTH)
+    for start in starts[1:]:
+        key = key.op("||")(func.substr(hex_id, start + 1, _WIDTH))
     return [key, Record.id]
