@@ -7,6 +7,7 @@ where "pending" means no response by that user, or by anyone when unscoped).
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from argilla_server.enums import (
@@ -81,8 +82,42 @@ def _metadata(q: DatasetQuery, filter: Filter, name: str) -> ColumnElement:
     kind = q.schema.metadata.get(name)
     if kind is None:
         return false()
+    numeric = kind != MetadataPropertyType.terms
+    if q.json.postgresql:
+        predicate = _jsonpath_predicate(filter, numeric=numeric)
+        if predicate is not None:
+            return q.json.pg_any_element(Record.metadata_, (name,), *predicate)
     elements = q.json.elements(Record.metadata_, (name,))
-    return _match_elements(elements, filter, numeric=kind != MetadataPropertyType.terms)
+    return _match_elements(elements, filter, numeric=numeric)
+
+
+def _jsonpath_predicate(filter: Filter, *, numeric: bool) -> tuple[str, dict[str, Any]] | None:
+    """The filter as a jsonpath predicate on one element ``@`` and its variables (PostgreSQL metadata).
+
+        Terms on a terms property match strings exactly, and numbers or booleans by value (the unnesting path
+        compares their JSON text: 3.0 would not match "3" there). None (left to that path): no term, no bound,
+    or an unparsable bound, which all match nothing or everything there.
+    """
+    if isinstance(filter, TermsFilter):
+        if numeric:
+            values: list[Any] = [n for n in map(as_float, filter.values) if n is not None]
+        else:
+            values = [str(v) for v in filter.values]
+            values += [n for n in map(as_float, values) if n is not None]
+            values += [v == "true" for v in values if v in ("true", "false")]
+        variables = {f"v{i}": value for i, value in enumerate(values)}
+        return (" || ".join(f"@ == ${name}" for name in variables), variables) if variables else None
+    parse = as_float if numeric else text_bound
+    clauses, variables = [], {}
+    for bound, op, name in ((filter.ge, ">=", "ge"), (filter.le, "<=", "le")):
+        if bound is None:
+            continue
+        parsed = parse(bound)
+        if parsed is None:
+            return None
+        clauses.append(f"@ {op} ${name}")
+        variables[name] = parsed
+    return (" && ".join(clauses), variables) if clauses else None
 
 
 def _match_elements(elements: Elements, filter: Filter, *, numeric: bool) -> ColumnElement:

@@ -100,27 +100,32 @@ def _key_text(q: DatasetQuery, record_id: UUID) -> str:
 
 async def _allowed_keys(
     db: AsyncSession, q: DatasetQuery, filter: Filter | None, query: Any
-) -> set[str] | None:
-    """The record ids (as text) the filter and text query allow; None when neither narrows anything."""
+) -> np.ndarray | None:
+    """The record ids (as text, in a bytes array) the filter and text query allow; None: no narrowing.
+
+    Why one concatenated string: a filter often allows most of the dataset (90k of 100k ids); one
+    group_concat / string_agg value split by numpy costs a fraction of 90k rows through the driver.
+    """
     text = TextSearch.parse(query, q.schema)
     if filter is None and text is None:
         return None
     where = filter_where(q, filter)
     if text is not None:
-        return {_key_text(q, record_id) for record_id in await text_ids(db, q, where, text)}
-    return set((await db.execute(select(cast(Record.id, Text)).where(where))).scalars())
+        keys = [_key_text(q, record_id) for record_id in await text_ids(db, q, where, text)]
+        return np.asarray(keys, dtype="S")
+    concat = func.string_agg if q.json.postgresql else func.group_concat
+    joined = (await db.execute(select(concat(cast(Record.id, Text), "")).where(where))).scalar() or ""
+    width = 36 if q.json.postgresql else 32  # a uuid in text: dashed on PostgreSQL, 32 hex on SQLite
+    return np.frombuffer(joined.encode("ascii"), dtype=f"S{width}")
 
 
-def _mask(block: VectorBlock, allowed: set[str] | None, excluded: str | None) -> np.ndarray:
+def _mask(block: VectorBlock, allowed: np.ndarray | None, excluded: str | None) -> np.ndarray:
     """Live rows of the block that the query may return."""
     if allowed is None:
         mask = block.live[: block.used].copy()
     else:
         mask = np.zeros(block.used, dtype=bool)
-        rows = block.rows
-        indices = [entry[1] for entry in map(rows.get, allowed) if entry is not None and entry[1] >= 0]
-        mask[np.asarray(indices, dtype=np.int64)] = True
-        mask &= block.live[: block.used]
+        mask[block.rows_of(allowed)] = True
     if excluded is not None:  # a record is never its own neighbour
         entry = block.rows.get(excluded)
         if entry is not None and entry[1] >= 0:

@@ -84,6 +84,7 @@ class VectorBlock:
         self.live = np.zeros(0, dtype=bool)
         self.used = 0
         self.fingerprint: tuple | None = None
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # (keys as bytes, sorted; their rows)
 
     @property
     def nbytes(self) -> int:
@@ -113,6 +114,19 @@ class VectorBlock:
             self.rows[key] = (stamp, start + offset)
             self.keys.append(key)
 
+    def rows_of(self, keys: np.ndarray) -> np.ndarray:
+        """The live matrix rows of the given record ids (a bytes array; unknown ids are skipped)."""
+        if self._sorted is None:
+            live = [(key, index) for key, (_, index) in self.rows.items() if index >= 0]
+            names = np.asarray([key for key, _ in live], dtype="S")
+            order = np.argsort(names)
+            self._sorted = (names[order], np.asarray([index for _, index in live], dtype=np.int64)[order])
+        names, indices = self._sorted
+        if len(names) == 0 or len(keys) == 0:
+            return np.empty(0, dtype=np.int64)
+        at = np.minimum(np.searchsorted(names, keys), len(names) - 1)
+        return indices[at[names[at] == keys]]
+
     def drop(self, keys: Sequence[str]) -> None:
         """Forget records whose vector rows are gone."""
         for key in keys:
@@ -120,6 +134,7 @@ class VectorBlock:
             self.rows.pop(key, None)
 
     def _retire(self, key: str) -> None:
+        self._sorted = None
         entry = self.rows.get(key)
         if entry is not None and entry[1] >= 0:
             self.live[entry[1]] = False
@@ -148,6 +163,7 @@ class VectorBlock:
         self.live = np.ones(len(old), dtype=bool)
         self.keys = [self.keys[index] for index in old]
         self.used = len(old)
+        self._sorted = None
         for new, key in enumerate(self.keys):
             self.rows[key] = (self.rows[key][0], new)
 
