@@ -52,6 +52,7 @@ from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .indexes import ensure as ensure_prepared
+from .indexes import refresh_statistics
 from .metrics import dataset_progress, metadata_metrics, user_progress
 from .schema import DatasetQuery
 from .search import search_records
@@ -107,7 +108,9 @@ class AssayDbSearchEngine(SearchEngine):
         return None
 
     async def index_records(self, dataset: Dataset, records: Iterable[Record]) -> None:
-        return None
+        """Nothing to index (triggers keep the text index); planner statistics may need a refresh."""
+        async with self._session() as db:
+            await refresh_statistics(db)
 
     async def partial_record_update(self, record: Record, **update: Any) -> None:
         return None
