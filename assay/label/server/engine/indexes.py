@@ -7,21 +7,25 @@ every query in SQL, so it adds (idempotently, ``CREATE INDEX IF NOT EXISTS``) th
 record_id, updated_at)`` the similarity cache's fingerprint and listing without reading the vectors' JSON.
 ``responses(record_id, user_id)`` is already Argilla's unique constraint.
 
-Text search uses the database's own index instead of Python loops over records. Side table
-``assay_text_rows`` holds, per record, one row per searchable field (scope ``f<field id>``) and one row of all
-of them together (scope ``d<dataset id>``, fields separated by a token no query contains, so a phrase never
-spans two fields). Searchable means what Elasticsearch indexes: every text leaf of a field, only the
-message contents of a chat field, never an image field. Triggers on Argilla's ``records`` (insert, update
-of ``fields``, delete; cascaded deletes included) keep the rows in step, so the web server, the rq worker
-and any other writer are covered without hooks in Python.
+Text search uses the database's own index instead of Python loops over records. Searchable means what
+Elasticsearch indexes: every text leaf of a field, only the message contents of a chat field, never an
+image field. Triggers on Argilla's ``records`` (insert, update of ``fields``, delete; cascaded deletes
+included) keep the side table ``assay_text_rows`` in step, so the web server, the rq worker and any other
+writer are covered without hooks in Python. Writes pay for it: the layouts below index each field's text
+once per write (a first version indexed it twice and halved push throughput).
 
-- SQLite: an FTS5 index (``assay_text``, tokenizer unicode61 without diacritic folding and with ``_`` as a
-  word character: the same words as the engine's ``\\w+`` tokens) over ``assay_text_rows`` as external
-  content; the scope is an indexed column too, so a query names its scope inside MATCH (and a purely negated
-  query still has a positive term to start from).
-- PostgreSQL: a ``tsvector`` column ('simple' configuration, ASCII punctuation turned into spaces first, so
+- SQLite: one row per record in an FTS5 index (``assay_text``, tokenizer unicode61 without diacritic
+  folding and with ``_`` as a word character: the same words as the engine's ``\\w+`` tokens) over
+  ``assay_text_rows`` as external content. Each searchable field has its own column (``c0``..``c15``,
+  assigned in creation order when the field is created: ``assay_text_fields``), so FTS5's own column
+  filters answer one-field queries, its AND spans fields while a phrase stays inside one, and a dataset's
+  first 16 searchable fields are searchable. The dataset is an indexed ``scope`` token, so a query names
+  it inside MATCH (and a purely negated query still has a positive term to start from).
+- PostgreSQL: per record one row per searchable field (scope ``f<field id>``) and one of all of them (scope
+  ``d<dataset id>``: the fields' vectors joined with a break token between them, so a phrase never spans
+  two fields), each a ``tsvector`` ('simple' configuration, ASCII punctuation turned into spaces first, so
   "3.5" or "a-b" give the same words as ``\\w+``, and "_" spelled as letters so "fox_trot" stays one word)
-  with a GIN index, filled by plpgsql trigger functions.
+  with a GIN index, filled by a plpgsql trigger.
 
 ``prepare`` creates everything once per database (and rebuilds it when ``SCHEMA_VERSION`` changes),
 backfilling the rows of records that existed before the triggers, in the same transaction as the triggers'
@@ -37,7 +41,7 @@ import time
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 FIELD_BREAK = "assayfieldbreak"  # separates fields in a record's all-fields text; no query holds it
 _ADVISORY_KEY = 710_442_963  # PostgreSQL advisory lock serialising engines preparing the same database
 
@@ -122,8 +126,8 @@ async def _rebuild_text(db: AsyncSession, postgresql: bool) -> None:
         await db.execute(text(statement))
     for statement in _pg_create() if postgresql else _sqlite_create():
         await db.execute(text(statement))
-    backfill = _PG_BACKFILL if postgresql else _sqlite_backfill()
-    await db.execute(text(backfill))
+    for statement in _PG_BACKFILL if postgresql else _sqlite_backfill():
+        await db.execute(text(statement))
     await db.execute(text("DELETE FROM assay_engine_meta WHERE key = 'text_schema'"))
     await db.execute(
         text("INSERT INTO assay_engine_meta (key, value) VALUES ('text_schema', :v)"), {"v": SCHEMA_VERSION}
@@ -138,56 +142,74 @@ _SQLITE_DROP = (
     "DROP TRIGGER IF EXISTS assay_records_text_ad",
     "DROP TRIGGER IF EXISTS assay_text_rows_ai",
     "DROP TRIGGER IF EXISTS assay_text_rows_ad",
+    "DROP TRIGGER IF EXISTS assay_fields_text_ai",
+    "DROP TRIGGER IF EXISTS assay_fields_text_ad",
     "DROP TABLE IF EXISTS assay_text",
     "DROP TABLE IF EXISTS assay_text_rows",
+    "DROP TABLE IF EXISTS assay_text_fields",
 )
 
 SQLITE_TOKENIZER = "unicode61 remove_diacritics 0 tokenchars '_'"
+SQLITE_COLUMNS = 16  # text columns of the FTS5 table: a dataset's first 16 searchable fields are indexed
+_COLUMNS = [f"c{i}" for i in range(SQLITE_COLUMNS)]
 
 
 def _sqlite_field_text(record: str) -> str:
-    """The searchable text of field `f` of `record` (a correlated scalar subquery; f is a `fields` row)."""
-    return (
-        "(SELECT group_concat(t.value, ' ') FROM json_tree("
-        f"{record}.fields, '$.\"' || replace(f.name, '\"', '\\\"') || '\"') AS t "
-        "WHERE t.type IN ('text', 'integer', 'real') "
-        "AND (json_extract(f.settings, '$.type') IS NOT 'chat' OR t.key = 'content'))"
-    )
+    """The searchable text of field `m` (an assay_text_fields row) of `record`.
 
-
-def _sqlite_rows(record: str, source: str = "") -> str:
-    """SELECT (record_id, scope, body) rows: one per searchable field, one for all of them.
-
-    `record` names the records row (NEW in a trigger); `source` is "" in a trigger, else the FROM item that
-    binds it (SQLite has no LATERAL, so the backfill joins records to fields directly).
+    A plain string (a text field) is read directly; other values walk the JSON tree for their text leaves,
+    only "content" leaves for chat fields.
     """
-    searchable = f"f.dataset_id = {record}.dataset_id AND json_extract(f.settings, '$.type') IS NOT 'image'"
-    body = _sqlite_field_text(record)
-    per_field = (
-        f"SELECT {record}.id, 'f' || f.id, coalesce({body}, '') FROM {source + ', ' if source else ''}"
+    path = "'$.\"' || replace(m.name, '\"', '\\\"') || '\"'"
+    walk = (
+        f"(SELECT group_concat(t.value, ' ') FROM json_tree({record}.fields, {path}) AS t "
+        "WHERE t.type IN ('text', 'integer', 'real') AND (NOT m.chat OR t.key = 'content'))"
     )
-    all_fields = f"(SELECT group_concat({body}, ' {FIELD_BREAK} ') FROM fields AS f WHERE {searchable})"
     return (
-        f"{per_field}fields AS f WHERE {searchable} "
-        f"UNION ALL SELECT {record}.id, 'd' || {record}.dataset_id, coalesce({all_fields}, '')"
-        f"{' FROM ' + source if source else ''}"
+        f"CASE WHEN NOT m.chat AND json_type({record}.fields, {path}) = 'text' "
+        f"THEN json_extract({record}.fields, {path}) ELSE {walk} END"
+    )
+
+
+def _sqlite_row(record: str) -> str:
+    """SELECT the (record_id, scope, c0..c15) row of `record` (NEW in a trigger, r in the backfill)."""
+    body = _sqlite_field_text(record)
+    columns = ", ".join(f"max(CASE WHEN m.col = {i} THEN {body} END)" for i in range(SQLITE_COLUMNS))
+    return (
+        f"SELECT {record}.id, 'd' || {record}.dataset_id, {columns} "
+        f"FROM assay_text_fields AS m WHERE m.dataset_id = {record}.dataset_id"
     )
 
 
 def _sqlite_create() -> list[str]:
-    insert = f"INSERT INTO assay_text_rows (record_id, scope, body) {_sqlite_rows('NEW')};"
+    names = ", ".join(_COLUMNS)
+    insert = f"INSERT INTO assay_text_rows (record_id, scope, {names}) {_sqlite_row('NEW')};"
+    new_values = ", ".join(f"NEW.{c}" for c in _COLUMNS)
+    old_values = ", ".join(f"OLD.{c}" for c in _COLUMNS)
     return [
-        "CREATE TABLE assay_text_rows (id INTEGER PRIMARY KEY, record_id CHAR(32) NOT NULL, "
-        "scope VARCHAR NOT NULL, body TEXT NOT NULL)",
+        # Which column holds which field: assigned when the field is created (datasets get their fields
+        # while still drafts, before any record), in creation order, image fields left out.
+        "CREATE TABLE assay_text_fields (field_id CHAR(32) PRIMARY KEY, dataset_id CHAR(32) NOT NULL, "
+        "name VARCHAR NOT NULL, chat BOOLEAN NOT NULL, col INTEGER NOT NULL)",
+        "CREATE INDEX ix_assay_text_fields_dataset ON assay_text_fields (dataset_id)",
+        "CREATE TRIGGER assay_fields_text_ai AFTER INSERT ON fields "
+        "WHEN json_extract(NEW.settings, '$.type') IS NOT 'image' BEGIN "
+        "INSERT INTO assay_text_fields (field_id, dataset_id, name, chat, col) VALUES (NEW.id, NEW.dataset_id, "
+        "NEW.name, json_extract(NEW.settings, '$.type') IS 'chat', "
+        "(SELECT coalesce(max(col) + 1, 0) FROM assay_text_fields WHERE dataset_id = NEW.dataset_id)); END",
+        "CREATE TRIGGER assay_fields_text_ad AFTER DELETE ON fields BEGIN "
+        "DELETE FROM assay_text_fields WHERE field_id = OLD.id; END",
+        f"CREATE TABLE assay_text_rows (id INTEGER PRIMARY KEY, record_id CHAR(32) NOT NULL, "
+        f"scope VARCHAR NOT NULL, {', '.join(c + ' TEXT' for c in _COLUMNS)})",
         "CREATE INDEX ix_assay_text_rows_record ON assay_text_rows (record_id)",
-        "CREATE VIRTUAL TABLE assay_text USING fts5(scope, body, content='assay_text_rows', "
+        f"CREATE VIRTUAL TABLE assay_text USING fts5(scope, {names}, content='assay_text_rows', "
         f"content_rowid='id', tokenize=\"{SQLITE_TOKENIZER}\")",
         # External content: the FTS index follows assay_text_rows through these two triggers.
         "CREATE TRIGGER assay_text_rows_ai AFTER INSERT ON assay_text_rows BEGIN "
-        "INSERT INTO assay_text (rowid, scope, body) VALUES (NEW.id, NEW.scope, NEW.body); END",
+        f"INSERT INTO assay_text (rowid, scope, {names}) VALUES (NEW.id, NEW.scope, {new_values}); END",
         "CREATE TRIGGER assay_text_rows_ad AFTER DELETE ON assay_text_rows BEGIN "
-        "INSERT INTO assay_text (assay_text, rowid, scope, body) "
-        "VALUES ('delete', OLD.id, OLD.scope, OLD.body); END",
+        f"INSERT INTO assay_text (assay_text, rowid, scope, {names}) "
+        f"VALUES ('delete', OLD.id, OLD.scope, {old_values}); END",
         f"CREATE TRIGGER assay_records_text_ai AFTER INSERT ON records BEGIN {insert} END",
         "CREATE TRIGGER assay_records_text_au AFTER UPDATE OF fields, dataset_id ON records BEGIN "
         f"DELETE FROM assay_text_rows WHERE record_id = OLD.id; {insert} END",
@@ -196,8 +218,20 @@ def _sqlite_create() -> list[str]:
     ]
 
 
-def _sqlite_backfill() -> str:
-    return f"INSERT INTO assay_text_rows (record_id, scope, body) {_sqlite_rows('r', 'records AS r')}"
+def _sqlite_backfill() -> list[str]:
+    names = ", ".join(_COLUMNS)
+    ranked = (
+        "SELECT f.id, f.dataset_id, f.name, json_extract(f.settings, '$.type') IS 'chat', "
+        "row_number() OVER (PARTITION BY f.dataset_id ORDER BY f.inserted_at, f.id) - 1 "
+        "FROM fields AS f WHERE json_extract(f.settings, '$.type') IS NOT 'image'"
+    )
+    return [
+        f"INSERT INTO assay_text_fields (field_id, dataset_id, name, chat, col) {ranked}",
+        f"INSERT INTO assay_text_rows (record_id, scope, {names}) {_sqlite_row('r')} GROUP BY r.id".replace(
+            "FROM assay_text_fields AS m WHERE m.dataset_id = r.dataset_id",
+            "FROM records AS r LEFT JOIN assay_text_fields AS m ON m.dataset_id = r.dataset_id",
+        ),
+    ]
 
 
 # PostgreSQL --------------------------------------------------------------------------------------------
@@ -207,13 +241,15 @@ _PG_DROP = (
     "DROP TABLE IF EXISTS assay_text_rows",
     "DROP FUNCTION IF EXISTS assay_records_text()",
     "DROP FUNCTION IF EXISTS assay_record_text(uuid, json)",
+    "DROP AGGREGATE IF EXISTS assay_tsvector_agg(tsvector)",
+    "DROP FUNCTION IF EXISTS assay_tsvector_join(tsvector, tsvector)",
     "DROP FUNCTION IF EXISTS assay_field_text(json, boolean)",
     "DROP FUNCTION IF EXISTS assay_tsvector(text)",
 )
 
 # ASCII punctuation but "_" (the ranges !-/ :-@ [-^ ` {-~) becomes spaces: the parser then sees plain words.
 PG_PUNCTUATION = "[!-/:-@\\[-^`{-~]+"
-# The parser splits words at "_", which \w+ keeps inside a word: it becomes these letters first, so
+# The parser splits words at "_", which \\w+ keeps inside a word: it becomes these letters first, so
 # "fox_trot" stays one word (and a query for it is spelled the same way, in fulltext.py).
 PG_UNDERSCORE = "zqjxu"
 
@@ -226,25 +262,34 @@ def _pg_create() -> list[str]:
         "CREATE FUNCTION assay_tsvector(body text) RETURNS tsvector LANGUAGE sql IMMUTABLE AS $$ "
         "SELECT to_tsvector('simple', regexp_replace("
         f"replace(body, '_', '{PG_UNDERSCORE}'), '{PG_PUNCTUATION}', ' ', 'g')) $$",
-        # Text leaves of a JSON value, walked recursively; for chat fields only those under a "content" key.
+        # Text leaves of a JSON value; a plain string directly, else walked recursively (for chat fields
+        # only the leaves under a "content" key).
         "CREATE FUNCTION assay_field_text(value json, chat boolean) RETURNS text LANGUAGE sql IMMUTABLE AS $$ "
+        "SELECT CASE WHEN NOT chat AND json_typeof(value) = 'string' THEN value #>> '{}' ELSE ("
         "WITH RECURSIVE walk(v, k) AS (SELECT value, NULL::text UNION ALL "
         "SELECT c.v, c.k FROM walk AS w CROSS JOIN LATERAL ("
         "SELECT e.value AS v, e.key AS k FROM json_each(CASE WHEN json_typeof(w.v) = 'object' THEN w.v END) AS e "
         "UNION ALL SELECT a.value, w.k FROM json_array_elements("
         "CASE WHEN json_typeof(w.v) = 'array' THEN w.v END) AS a) AS c) "
         "SELECT string_agg(v #>> '{}', ' ') FROM walk "
-        "WHERE json_typeof(v) IN ('string', 'number') AND (NOT chat OR k = 'content') $$",
-        "CREATE FUNCTION assay_record_text(dataset uuid, doc json) RETURNS TABLE (scope varchar, body text) "
+        "WHERE json_typeof(v) IN ('string', 'number') AND (NOT chat OR k = 'content')) END $$",
+        # The all-fields vector joins the fields' vectors (no second parse), with a break token between
+        # them: concatenation shifts positions, so without it a phrase could span two fields.
+        "CREATE FUNCTION assay_tsvector_join(a tsvector, b tsvector) RETURNS tsvector LANGUAGE sql IMMUTABLE "
+        f"AS $$ SELECT CASE WHEN a IS NULL THEN b ELSE a || '{FIELD_BREAK}:1'::tsvector || b END $$",
+        "CREATE AGGREGATE assay_tsvector_agg(tsvector) (SFUNC = assay_tsvector_join, STYPE = tsvector)",
+        "CREATE FUNCTION assay_record_text(dataset uuid, doc json) RETURNS TABLE (scope varchar, tsv tsvector) "
         "LANGUAGE sql STABLE AS $$ "
-        "WITH parts AS (SELECT f.id, assay_field_text(doc -> f.name, f.settings ->> 'type' = 'chat') AS body "
+        "WITH parts AS (SELECT f.id, f.inserted_at, "
+        "assay_tsvector(coalesce(assay_field_text(doc -> f.name, f.settings ->> 'type' = 'chat'), '')) AS tsv "
         "FROM fields AS f WHERE f.dataset_id = dataset AND f.settings ->> 'type' IS DISTINCT FROM 'image') "
-        "SELECT 'f' || id::text, coalesce(body, '') FROM parts UNION ALL "
-        f"SELECT 'd' || dataset::text, coalesce(string_agg(body, ' {FIELD_BREAK} '), '') FROM parts $$",
+        "SELECT 'f' || id::text, tsv FROM parts UNION ALL "
+        "SELECT 'd' || dataset::text, coalesce(assay_tsvector_agg(tsv ORDER BY inserted_at, id), ''::tsvector) "
+        "FROM parts $$",
         "CREATE FUNCTION assay_records_text() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         "IF TG_OP <> 'INSERT' THEN DELETE FROM assay_text_rows WHERE record_id = OLD.id; END IF; "
         "IF TG_OP <> 'DELETE' THEN INSERT INTO assay_text_rows (record_id, scope, tsv) "
-        "SELECT NEW.id, t.scope, assay_tsvector(t.body) FROM assay_record_text(NEW.dataset_id, NEW.fields) AS t; "
+        "SELECT NEW.id, t.scope, t.tsv FROM assay_record_text(NEW.dataset_id, NEW.fields) AS t; "
         "END IF; RETURN NULL; END $$",
         "CREATE TRIGGER assay_records_text AFTER INSERT OR DELETE OR UPDATE OF fields, dataset_id ON records "
         "FOR EACH ROW EXECUTE FUNCTION assay_records_text()",
@@ -252,6 +297,6 @@ def _pg_create() -> list[str]:
 
 
 _PG_BACKFILL = (
-    "INSERT INTO assay_text_rows (record_id, scope, tsv) SELECT r.id, t.scope, assay_tsvector(t.body) "
-    "FROM records AS r CROSS JOIN LATERAL assay_record_text(r.dataset_id, r.fields) AS t"
+    "INSERT INTO assay_text_rows (record_id, scope, tsv) SELECT r.id, t.scope, t.tsv "
+    "FROM records AS r CROSS JOIN LATERAL assay_record_text(r.dataset_id, r.fields) AS t",
 )
