@@ -25,7 +25,7 @@ once per write (a first version indexed it twice and halved push throughput).
   ``d<dataset id>``: the fields' vectors joined with a break token between them, so a phrase never spans
   two fields), each a ``tsvector`` ('simple' configuration, ASCII punctuation turned into spaces first, so
   "3.5" or "a-b" give the same words as ``\\w+``, and "_" spelled as letters so "fox_trot" stays one word)
-  with a GIN index, filled by a plpgsql trigger.
+  with a GIN index, filled by statement-level plpgsql triggers.
 
 ``prepare`` creates everything once per database (and rebuilds it when ``SCHEMA_VERSION`` changes),
 backfilling the rows of records that existed before the triggers, in the same transaction as the triggers'
@@ -41,7 +41,7 @@ import time
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 FIELD_BREAK = "assayfieldbreak"  # separates fields in a record's all-fields text; no query holds it
 _ADVISORY_KEY = 710_442_963  # PostgreSQL advisory lock serialising engines preparing the same database
 
@@ -236,10 +236,13 @@ def _sqlite_backfill() -> list[str]:
 
 # PostgreSQL --------------------------------------------------------------------------------------------
 
+_PG_TRIGGERS = ("assay_records_text_ins", "assay_records_text_upd", "assay_records_text_del")
 _PG_DROP = (
     "DROP TRIGGER IF EXISTS assay_records_text ON records",
+    *(f"DROP TRIGGER IF EXISTS {name} ON records" for name in _PG_TRIGGERS),
     "DROP TABLE IF EXISTS assay_text_rows",
     "DROP FUNCTION IF EXISTS assay_records_text()",
+    *(f"DROP FUNCTION IF EXISTS {name}()" for name in _PG_TRIGGERS),
     "DROP FUNCTION IF EXISTS assay_record_text(uuid, json)",
     "DROP AGGREGATE IF EXISTS assay_tsvector_agg(tsvector)",
     "DROP FUNCTION IF EXISTS assay_tsvector_join(tsvector, tsvector)",
@@ -286,14 +289,46 @@ def _pg_create() -> list[str]:
         "SELECT 'f' || id::text, tsv FROM parts UNION ALL "
         "SELECT 'd' || dataset::text, coalesce(assay_tsvector_agg(tsv ORDER BY inserted_at, id), ''::tsvector) "
         "FROM parts $$",
-        "CREATE FUNCTION assay_records_text() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        "IF TG_OP <> 'INSERT' THEN DELETE FROM assay_text_rows WHERE record_id = OLD.id; END IF; "
-        "IF TG_OP <> 'DELETE' THEN INSERT INTO assay_text_rows (record_id, scope, tsv) "
-        "SELECT NEW.id, t.scope, t.tsv FROM assay_record_text(NEW.dataset_id, NEW.fields) AS t; "
-        "END IF; RETURN NULL; END $$",
-        "CREATE TRIGGER assay_records_text AFTER INSERT OR DELETE OR UPDATE OF fields, dataset_id ON records "
-        "FOR EACH ROW EXECUTE FUNCTION assay_records_text()",
+        # Statement-level triggers with transition tables: one INSERT ... SELECT per statement (Argilla
+        # inserts a bulk of records in one statement); a row-level plpgsql trigger cost ~30 % of push speed.
+        _pg_trigger_function(
+            "assay_records_text_ins", "INSERT INTO assay_text_rows (record_id, scope, tsv) " + _PG_ROWS_OF_NEW
+        ),
+        # An update re-indexes only records whose fields changed (a response changes the status alone).
+        _pg_trigger_function(
+            "assay_records_text_upd",
+            "DELETE FROM assay_text_rows WHERE record_id IN (SELECT o.id FROM old_rows AS o "
+            "JOIN new_rows AS n ON n.id = o.id WHERE n.fields::text IS DISTINCT FROM o.fields::text "
+            "OR n.dataset_id <> o.dataset_id); "
+            "INSERT INTO assay_text_rows (record_id, scope, tsv) "
+            + _PG_ROWS_OF_NEW
+            + " JOIN old_rows AS o ON o.id = n.id "
+            "WHERE n.fields::text IS DISTINCT FROM o.fields::text OR n.dataset_id <> o.dataset_id",
+        ),
+        _pg_trigger_function(
+            "assay_records_text_del",
+            "DELETE FROM assay_text_rows WHERE record_id IN (SELECT id FROM old_rows)",
+        ),
+        "CREATE TRIGGER assay_records_text_ins AFTER INSERT ON records REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION assay_records_text_ins()",
+        "CREATE TRIGGER assay_records_text_upd AFTER UPDATE ON records "
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION assay_records_text_upd()",
+        "CREATE TRIGGER assay_records_text_del AFTER DELETE ON records REFERENCING OLD TABLE AS old_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION assay_records_text_del()",
     ]
+
+
+_PG_ROWS_OF_NEW = (
+    "SELECT n.id, t.scope, t.tsv FROM new_rows AS n "
+    "CROSS JOIN LATERAL assay_record_text(n.dataset_id, n.fields) AS t"
+)
+
+
+def _pg_trigger_function(name: str, body: str) -> str:
+    return (
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; RETURN NULL; END $$"
+    )
 
 
 _PG_BACKFILL = (
