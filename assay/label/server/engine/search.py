@@ -11,7 +11,9 @@ their three offsets coincide (one chance in ~24,000). Measured on 100k records (
 costs ~40 ms over the filtered rows, about what the total's count costs anyway; eight 1-digit windows cost
 twice that. A rotation of the id order at a per-user pivot (``id >= pivot``) would let the page come straight
 from an index, but users whose pivots fall between the same two ids share one order (one chance in n for
-n records: a small queue would often look the same to everybody).
+n records: a small queue would often look the same to everybody). PostgreSQL reads the windows from the
+uuid's 16 bytes (``uuid_send``: four 1-byte windows, ~43,000 choices) rather than from its text, which
+costs twice as much there.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from argilla_server.search_engine.base import (
     SearchResponses,
     TextQuery,
 )
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -69,10 +71,12 @@ async def search_records(
 def user_order(q: DatasetQuery, user_id: Any) -> list[ColumnElement]:
     """ORDER BY a fixed pseudo-random order of the records per user (see the module docstring)."""
     digest = hashlib.blake2b(str(user_id).encode(), digest_size=16).digest()
-    starts = sorted(range(32 - _WIDTH + 1), key=lambda i: (digest[i % 16] ^ i * 37) & 0xFF)[:_WINDOWS]
-    # SQLite stores a uuid as 32 hex digits; PostgreSQL renders it with dashes, which we drop.
-    hex_id = func.replace(cast(Record.id, Text), "-", "") if q.json.postgresql else Record.id
-    key = func.substr(hex_id, starts[0] + 1, _WIDTH)
+    if q.json.postgresql:
+        source, count, width, length = func.uuid_send(Record.id), 4, 1, 16
+    else:  # SQLite stores a uuid as 32 hex digits
+        source, count, width, length = Record.id, _WINDOWS, _WIDTH, 32
+    starts = sorted(range(length - width + 1), key=lambda i: (digest[i % 16] ^ i * 37) & 0xFF)[:count]
+    key = func.substr(source, starts[0] + 1, width)
     for start in starts[1:]:
-        key = key.op("||")(func.substr(hex_id, start + 1, _WIDTH))
+        key = key.op("||")(func.substr(source, start + 1, width))
     return [key, Record.id]

@@ -13,9 +13,10 @@ updates have ``onupdate=utcnow``), and inserts raise the count, deletes lower it
 every write, from any process (web server, rq worker), changes the fingerprint. Refreshes of a block are
 serialised per event loop, so two requests never reconcile it at once.
 
-Filters and text queries narrow the candidates in SQL to a set of record ids, which becomes a boolean mask
-over the block's rows; the query's record is masked out too. Ties in score keep the block's row order
-(insertion order of the records at the first load).
+With a filter or text query, SQL is first asked which of the best-scored few hundred rows it allows (exact:
+see ``_best_allowed``); only when fewer than k of 16k pass does it list every allowed record id, as one
+concatenated string that becomes a boolean mask over the block's rows. The query's record is masked out.
+Ties in score keep the block's row order (insertion order of the records at the first load).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 from argilla_server.enums import SimilarityOrder
 from argilla_server.models import Record, Vector, VectorSettings
 from argilla_server.search_engine.base import Filter, TextQuery
-from sqlalchemy import Float, Integer, Text, cast, func, select
+from sqlalchemy import Float, Integer, Text, and_, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .filters import where as filter_where
@@ -41,6 +42,8 @@ from .vectors import VECTORS, VectorBlock, parse_vector, parse_vectors, top_k
 
 _FETCH_ALL_FRACTION = 0.25  # more unknown rows than this share of all: reload every vector in one stream
 _IN_CHUNK = 500  # record ids per IN (...) when fetching a few vectors
+_FIRST_PREFIX = 256  # best-scored rows a filter is first asked about (8 k when k is larger)
+_MAX_PREFIX = 16_384  # beyond this many, list what the filter allows instead
 _REFRESH_LOCKS: dict[tuple[int, Any], asyncio.Lock] = {}
 
 CacheKey = tuple[UUID, UUID]  # (dataset id, vector settings id)
@@ -61,18 +64,68 @@ async def similar_records(
     dims = int(vector_settings.dimensions)
     if k <= 0 or vector.shape != (dims,):
         return []
-    allowed = await _allowed_keys(db, q, filter, query)
     cache_key = (vector_settings.dataset_id, vector_settings.id)
     await _refresh(db, vector_settings.id, cache_key, dims)
+    excluded = _key_text(q, record.id) if record is not None else None
     with VECTORS.lock:
         block = VECTORS.block(cache_key, dims)
-        mask = _mask(block, allowed, _key_text(q, record.id) if record is not None else None)
-        positions = np.flatnonzero(mask)
+        positions = np.flatnonzero(_mask(block, None, excluded))
+        keys = [block.keys[i] for i in positions]
         scores = block.scores(vector)[positions]
-        best = top_k(scores, k)
-        result = [(UUID(block.keys[positions[i]]), float(scores[i])) for i in best]
+    text = TextSearch.parse(query, q.schema)
+    if filter is not None or text is not None:
+        narrowed = await _best_allowed(db, q, filter, text, keys, scores, k)
+        if narrowed is None:  # a selective filter: narrow first, then rank
+            allowed = await _allowed_keys(db, q, filter, text)
+            with VECTORS.lock:
+                block = VECTORS.block(cache_key, dims)
+                positions = np.flatnonzero(_mask(block, allowed, excluded))
+                keys = [block.keys[i] for i in positions]
+                scores = block.scores(vector)[positions]
+        else:
+            keys, scores = narrowed
+    with VECTORS.lock:
         VECTORS.trim()
-    return result
+    return [(UUID(keys[i]), float(scores[i])) for i in top_k(scores, k)]
+
+
+async def _best_allowed(
+    db: AsyncSession,
+    q: DatasetQuery,
+    filter: Filter | None,
+    text: TextSearch | None,
+    keys: list[str],
+    scores: np.ndarray,
+    k: int,
+) -> tuple[list[str], np.ndarray] | None:
+    """The allowed ones among the best-scored rows, when at least k of them pass; None: too few do.
+
+    Why: a filter that lets most records through (a metadata term, a split) costs a full pass over the
+    records' JSON to list; asking it only about the best few hundred rows by score is exact, since rows
+    outside that prefix of the ranking (score, then row order) all rank below every row inside it.
+    """
+    size = max(_FIRST_PREFIX, 8 * k)
+    while True:
+        prefix = top_k(scores, min(size, len(scores)))
+        passing = await _passing(db, q, filter, text, [keys[i] for i in prefix])
+        chosen = [i for i in prefix if keys[i] in passing]
+        if len(chosen) >= k or len(prefix) == len(scores):
+            return [keys[i] for i in chosen], scores[np.asarray(chosen, dtype=np.int64)]
+        size *= 8
+        if size > _MAX_PREFIX:
+            return None
+
+
+async def _passing(
+    db: AsyncSession, q: DatasetQuery, filter: Filter | None, text: TextSearch | None, keys: list[str]
+) -> set[str]:
+    """Which of these record ids (as text) the filter and text query allow."""
+    where = and_(filter_where(q, filter), Record.id.in_([UUID(key) for key in keys]))
+    if text is not None:
+        return {_key_text(q, record_id) for record_id in await text_ids(db, q, where, text)}
+    return {
+        _key_text(q, record_id) for record_id in (await db.execute(select(Record.id).where(where))).scalars()
+    }
 
 
 def query_vector(value: list[float] | None, stored: np.ndarray | None, order: SimilarityOrder) -> np.ndarray:
@@ -99,14 +152,13 @@ def _key_text(q: DatasetQuery, record_id: UUID) -> str:
 
 
 async def _allowed_keys(
-    db: AsyncSession, q: DatasetQuery, filter: Filter | None, query: Any
+    db: AsyncSession, q: DatasetQuery, filter: Filter | None, text: TextSearch | None
 ) -> np.ndarray | None:
     """The record ids (as text, in a bytes array) the filter and text query allow; None: no narrowing.
 
     Why one concatenated string: a filter often allows most of the dataset (90k of 100k ids); one
     group_concat / string_agg value split by numpy costs a fraction of 90k rows through the driver.
     """
-    text = TextSearch.parse(query, q.schema)
     if filter is None and text is None:
         return None
     where = filter_where(q, filter)
