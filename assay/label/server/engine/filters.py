@@ -28,7 +28,7 @@ from argilla_server.search_engine.base import (
     SuggestionFilterScope,
     TermsFilter,
 )
-from sqlalchemy import and_, false, literal, not_, or_, select, true
+from sqlalchemy import and_, false, literal, literal_column, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from .jsonsql import Elements
@@ -44,10 +44,18 @@ _RECORD_PARSERS = {
 }
 
 
-def where(q: DatasetQuery, filter: Filter | None) -> ColumnElement:
-    """The records of the dataset that pass the filter."""
+def where(q: DatasetQuery, filter: Filter | None, *, by_id: bool = False) -> ColumnElement:
+    """The records of the dataset that pass the filter.
+
+    by_id: the caller also restricts the record ids to a short list. SQLite's planner would still walk
+    the dataset's index (all its records) rather than look the ids up; its unary ``+`` keeps the dataset
+    condition off any index.
+    """
     condition = _condition(q, filter) if filter is not None else true()
-    return and_(Record.dataset_id == q.dataset_id, condition)
+    dataset = Record.dataset_id
+    if by_id and not q.json.postgresql:
+        dataset = literal_column("+records.dataset_id", type_=Record.dataset_id.type)
+    return and_(dataset == q.dataset_id, condition)
 
 
 def _condition(q: DatasetQuery, filter: Filter) -> ColumnElement:

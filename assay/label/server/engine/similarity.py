@@ -120,7 +120,7 @@ async def _passing(
     db: AsyncSession, q: DatasetQuery, filter: Filter | None, text: TextSearch | None, keys: list[str]
 ) -> set[str]:
     """Which of these record ids (as text) the filter and text query allow."""
-    where = and_(filter_where(q, filter), Record.id.in_([UUID(key) for key in keys]))
+    where = and_(filter_where(q, filter, by_id=True), Record.id.in_([UUID(key) for key in keys]))
     if text is not None:
         return {_key_text(q, record_id) for record_id in await text_ids(db, q, where, text)}
     return {
