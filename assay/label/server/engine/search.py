@@ -4,16 +4,16 @@ With no sort: relevance order for a text query (``fulltext.py``); on ``/me`` wit
 pseudo-random order per user, so overlapping annotators see different orders.
 
 That per-user order is an SQL sort key, not a hash of every (user, record) in Python (which loaded and
-hashed every matching id: 1.1 s for a 50k-record pending queue). Argilla's record ids are uuid4, so their
-hex digits are random: the key is three 3-digit windows of the id, at offsets picked by a hash of the user
-id (ties broken by the id). Each user thus sees a fixed order, and two users' orders are unrelated unless
-their three offsets coincide (one chance in ~24,000). Measured on 100k records (SQLite), sorting by that key
-costs ~40 ms over the filtered rows, about what the total's count costs anyway; eight 1-digit windows cost
-twice that. A rotation of the id order at a per-user pivot (``id >= pivot``) would let the page come straight
-from an index, but users whose pivots fall between the same two ids share one order (one chance in n for
-n records: a small queue would often look the same to everybody). PostgreSQL reads the windows from the
-uuid's 16 bytes (``uuid_send``: four 1-byte windows, ~43,000 choices) rather than from its text, which
-costs twice as much there.
+hashed every matching id: 1.1 s for a 50k-record pending queue). PostgreSQL has a seeded hash of a uuid
+(``uuid_hash_extended(id, seed)``, the seed from a hash of the user id). SQLite has no hash function, but
+Argilla's record ids are uuid4, whose hex digits are random: the key there is three single digits and then
+a 3-digit window of the id, at positions picked by a hash of the user id (ties broken by the id). The
+single digits matter: with one window first, the order is decided by where that window starts, and two
+users share it one time in 30 (a test saw it). Two users now share an order only if the positions of the
+digits that decide it coincide (about one in 24,000 for three). Measured on 100k records (SQLite), this
+key costs ~40-50 ms over the filtered rows, about what the total's count costs anyway. A rotation of the
+id order at a per-user pivot (``id >= pivot``) would let the page come straight from an index, but users
+whose pivots fall between the same two ids share one order (one chance in n for n records).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from .sorting import order_by
 from .text import TextSearch
 
 BATCH_SIZE = 1000  # rows per round trip when a scan streams vectors
-_WINDOWS, _WIDTH = 3, 3  # the per-user key: 3 windows of 3 hex digits (36 bits; ties go to the id)
+_DIGITS, _WIDTH = 3, 3  # SQLite's per-user key: 3 single hex digits, then a 3-digit window
 
 
 async def search_records(
@@ -72,11 +72,12 @@ def user_order(q: DatasetQuery, user_id: Any) -> list[ColumnElement]:
     """ORDER BY a fixed pseudo-random order of the records per user (see the module docstring)."""
     digest = hashlib.blake2b(str(user_id).encode(), digest_size=16).digest()
     if q.json.postgresql:
-        source, count, width, length = func.uuid_send(Record.id), 4, 1, 16
-    else:  # SQLite stores a uuid as 32 hex digits
-        source, count, width, length = Record.id, _WINDOWS, _WIDTH, 32
-    starts = sorted(range(length - width + 1), key=lambda i: (digest[i % 16] ^ i * 37) & 0xFF)[:count]
-    key = func.substr(source, starts[0] + 1, width)
-    for start in starts[1:]:
-        key = key.op("||")(func.substr(source, start + 1, width))
+        seed = int.from_bytes(digest[:8], "big", signed=True)
+        return [func.uuid_hash_extended(Record.id, seed), Record.id]
+    starts = sorted(range(32 - _WIDTH + 1), key=lambda i: (digest[i % 16] ^ i * 37) & 0xFF)
+    parts = [func.substr(Record.id, start + 1, 1) for start in starts[:_DIGITS]]
+    parts.append(func.substr(Record.id, starts[_DIGITS] + 1, _WIDTH))
+    key = parts[0]
+    for part in parts[1:]:
+        key = key.op("||")(part)
     return [key, Record.id]
