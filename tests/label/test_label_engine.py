@@ -542,7 +542,8 @@ def _id_of(api: httpx.Client, seeded: Seeded, external_id: str) -> str:
     return items[0]["record"]["id"]
 
 
-ENGINE_PROBE = """
+# Loads assay's engine by path inside the server venv, as launcher.py does (argv[1]: the engine folder).
+LOAD_ENGINE = """
 import asyncio, importlib.util, json, sys, uuid
 spec = importlib.util.spec_from_file_location(
     "assay_argilla_engine", sys.argv[1] + "/__init__.py", submodule_search_locations=[sys.argv[1]]
@@ -550,6 +551,9 @@ spec = importlib.util.spec_from_file_location(
 engine = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(engine)
 from argilla_server.database import AsyncSessionLocal
+"""
+
+ENGINE_PROBE = LOAD_ENGINE + """
 from argilla_server.enums import SimilarityOrder
 from argilla_server.models import Dataset, VectorSettings
 
@@ -668,14 +672,7 @@ def test_similarity_cache_sees_added_updated_and_deleted_vectors(argilla_server)
 
 # The text index (SQLite FTS5 / PostgreSQL tsvector), kept in step by triggers on Argilla's records table.
 
-TEXT_INDEX_PROBE = """
-import asyncio, importlib.util, sys
-spec = importlib.util.spec_from_file_location(
-    "assay_argilla_engine", sys.argv[1] + "/__init__.py", submodule_search_locations=[sys.argv[1]]
-)
-engine = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(engine)
-from argilla_server.database import AsyncSessionLocal
+TEXT_INDEX_PROBE = LOAD_ENGINE + """
 from sqlalchemy import text
 
 async def main():
