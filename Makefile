@@ -27,7 +27,7 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian chromium for the browser tests"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "warning: chromium not found; install it (apt-get install chromium) or the browser tests fail"; fi; }
+	  else echo "warning: chromium not found; install it (apt-get install chromium), else the browser tests are skipped"; fi; }
 
 # The whole suite (embedded Argilla on SQLite), then the Argilla tests again on PostgreSQL.
 test: $(STAMP) system-deps
