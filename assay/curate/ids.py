@@ -43,10 +43,9 @@ def light_normalize(texts: pl.Series) -> pl.Series:
 def assign_ids(df: pl.DataFrame) -> pl.DataFrame:
     """Add (or replace) the `id` column as the first column."""
     light = light_normalize(df.select(content_text(content_columns(df.schema))).to_series())
-    keys = pl.DataFrame({SOURCE: df.get_column(SOURCE).fill_null("") if SOURCE in df.columns else pl.repeat("", df.height, eager=True),
-                         "_k": light})
+    keys = pl.DataFrame({SOURCE: df.get_column(SOURCE).fill_null(""), "_k": light})  # content_text is never null
     keys = keys.with_columns(pl.int_range(pl.len()).over(SOURCE, "_k").alias("_n"))
-    joined = keys.select(pl.concat_str([pl.col(SOURCE), pl.lit(_SEP), pl.col("_k").fill_null(""), pl.lit(_SEP),
+    joined = keys.select(pl.concat_str([pl.col(SOURCE), pl.lit(_SEP), pl.col("_k"), pl.lit(_SEP),
                                         pl.col("_n").cast(pl.String)])).to_series()
     return df.drop(ID, strict=False).insert_column(0, pl.Series(ID, _blake2b_hex(joined), dtype=pl.String))
 

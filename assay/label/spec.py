@@ -137,24 +137,28 @@ def column_metadata(column: str) -> tuple[str, str]:
     ngram = _NGRAM_COLUMN.fullmatch(column)
     if ngram:
         kind, n = ngram.groups()
-        return (f"top_{n}gram_share", f"Most repeated {n}-gram (share)") if kind == "top" else (
-            f"repeated_{n}grams_share", f"Repeated {n}-grams (share)")
+        return _ngram_metadata(kind == "top", n)
     name = column.removeprefix("q_")
     return name, name.replace("_", " ").capitalize()
 
 
+def _ngram_metadata(top: bool, n: str) -> tuple[str, str]:
+    return (f"top_{n}gram_share", f"Most repeated {n}-gram (share)") if top else (
+        f"repeated_{n}grams_share", f"Repeated {n}-grams (share)")
+
+
+_NGRAM_NAME = re.compile(r"top_(\d+)gram_share|repeated_(\d+)grams_share")
+_TITLES = {name: title for name, title in COLUMN_METADATA.values()} | {
+    name: title for name, (_, title) in DERIVED_METADATA.items()} | {REVIEWS_NEEDED: "Reviews needed"}
+
+
 def metadata_title(name: str) -> str:
-    """What the UI's filters show for a metadata property."""
-    if name in DERIVED_METADATA:
-        return DERIVED_METADATA[name][1]
-    if name == REVIEWS_NEEDED:
-        return "Reviews needed"
-    titles = {n: t for n, t in COLUMN_METADATA.values()}
-    if name in titles:
-        return titles[name]
-    ngram = re.fullmatch(r"(top_(\d+)gram|repeated_(\d+)grams)_share", name)
+    """What the UI's filters show for a metadata property (the inverse of the names above)."""
+    if name in _TITLES:
+        return _TITLES[name]
+    ngram = _NGRAM_NAME.fullmatch(name)
     if ngram:
-        return column_metadata(f"q_{'top' if ngram.group(2) else 'dup'}_{ngram.group(2) or ngram.group(3)}gram_frac")[1]
+        return _ngram_metadata(ngram.group(1) is not None, ngram.group(1) or ngram.group(2))[1]
     return name.replace("_", " ").capitalize()
 
 

@@ -283,22 +283,16 @@ def test_me_response_status_is_per_user(seeded):
     assert seeded.ids_of(terms(decision, ["reject"]), user="bob") == rset(4)
 
 
+# What the UI sends for a user's pending queue: response.status in [pending] and record.status == pending.
+PENDING_QUEUE = {"filters": {"and": [
+    {"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": ["pending"]},
+    {"type": "terms", "scope": {**RECORD, "property": "status"}, "values": ["pending"]},
+]}}
+
+
 def test_ui_annotation_view_pending_query(seeded):
-    """What the UI sends for the pending queue: response.status in [pending] and record.status == pending."""
-    body = {
-        "filters": {
-            "and": [
-                {
-                    "type": "terms",
-                    "scope": {"entity": "response", "property": "status"},
-                    "values": ["pending"],
-                },
-                {"type": "terms", "scope": {**RECORD, "property": "status"}, "values": ["pending"]},
-            ]
-        }
-    }
-    assert seeded.ids_of(body, user="bob") == rset(2, 3, *GENERIC)
-    _, total, _ = seeded.search(body, user="bob", limit=3)
+    assert seeded.ids_of(PENDING_QUEUE, user="bob") == rset(2, 3, *GENERIC)
+    _, total, _ = seeded.search(PENDING_QUEUE, user="bob", limit=3)
     assert total == 9
 
 
@@ -831,21 +825,9 @@ def test_text_index_backfills_records_written_before_it_existed(argilla_server, 
 
 def test_pending_queue_pages_in_the_users_fixed_order(seeded):
     """The UI's annotation view: the user's pending records, paged in one fixed order, total counted."""
-    pending = {
-        "filters": {
-            "and": [
-                {
-                    "type": "terms",
-                    "scope": {"entity": "response", "property": "status"},
-                    "values": ["pending"],
-                },
-                {"type": "terms", "scope": {**RECORD, "property": "status"}, "values": ["pending"]},
-            ]
-        }
-    }
-    whole, total, _ = seeded.search(pending, user="alice")
+    whole, total, _ = seeded.search(PENDING_QUEUE, user="alice")
     assert total == len(whole) == N - 5 and set(whole) == set(seeded.ids) - rset(0, 1, 2, 3, 4)
-    pages = [seeded.search(pending, user="alice", limit=3, offset=offset)[0] for offset in range(0, N, 3)]
+    pages = [seeded.search(PENDING_QUEUE, user="alice", limit=3, offset=offset)[0] for offset in range(0, N, 3)]
     assert sum(pages, []) == whole
     everything, _, _ = seeded.search({}, user="alice")
     assert [name for name in everything if name in whole] == whole  # the filter keeps the user's order

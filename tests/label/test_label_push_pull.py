@@ -283,3 +283,13 @@ def test_push_with_vectors_enables_similarity_search(argilla_server, review_work
     query = rg.Query(similar=rg.Similar(name="embedding", value=records[0]))
     similar = list(dataset.records(query=query, limit=2))
     assert similar and records[0].id not in {record.id for record, _ in similar}
+
+
+def test_metadata_names_are_words_and_titles_round_trip():
+    from assay.label.spec import column_metadata, metadata_title
+
+    for column in ("q_chars", "q_dup_line_frac", "q_top_2gram_frac", "q_dup_10gram_frac", "q_new_signal", "source"):
+        name, title = column_metadata(column)
+        assert not name.startswith("q_") and metadata_title(name) == title
+    assert column_metadata("q_dup_5gram_frac") == ("repeated_5grams_share", "Repeated 5-grams (share)")
+    assert metadata_title("personal_data") == "Personal data found"
