@@ -39,7 +39,6 @@ from .schema import DatasetQuery
 from .sorting import order_by
 from .text import TextSearch
 
-BATCH_SIZE = 1000  # rows per round trip when a scan streams vectors
 _DIGITS, _WIDTH = 3, 3  # SQLite's per-user key: 3 single hex digits, then a 3-digit window
 
 

@@ -36,10 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .filters import where as filter_where
 from .fulltext import text_ids
 from .schema import DatasetQuery
-from .search import BATCH_SIZE
 from .text import TextSearch
 from .vectors import VECTORS, VectorBlock, parse_vector, parse_vectors, top_k
 
+_BATCH = 1000  # rows per round trip when a scan streams vectors
 _FETCH_ALL_FRACTION = 0.25  # more unknown rows than this share of all: reload every vector in one stream
 _IN_CHUNK = 500  # record ids per IN (...) when fetching a few vectors
 _FIRST_PREFIX = 256  # best-scored rows a filter is first asked about (8 k when k is larger)
@@ -259,8 +259,8 @@ async def _fetch_vectors(
         ordered = base.join(Record, Record.id == Vector.record_id).order_by(
             Record.inserted_at.asc(), Record.id.asc()
         )
-        result = await db.stream(ordered.execution_options(yield_per=BATCH_SIZE))
-        async for partition in result.partitions(BATCH_SIZE):
+        result = await db.stream(ordered.execution_options(yield_per=_BATCH))
+        async for partition in result.partitions(_BATCH):
             decode(partition)
     else:
         for start in range(0, len(keys), _IN_CHUNK):
