@@ -14,7 +14,7 @@ nothing is dropped silently.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -98,6 +98,55 @@ class _Graph:
     similarity: np.ndarray
 
 
+@dataclass(frozen=True)
+class DocKeys:
+    """What near-dedup needs of each document besides its text, computable a block at a time.
+
+    `key` (the seeded text hash) and `key2` (a second one) group exact copies; `key` also breaks
+    ties; `length` (characters) serves keep = "longest"; `bands` are the LSH band keys.
+    """
+
+    key: np.ndarray
+    key2: np.ndarray
+    length: np.ndarray
+    bands: np.ndarray  # (bands, n_docs) uint64
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    @staticmethod
+    def concat(parts: Sequence[DocKeys]) -> DocKeys:
+        return DocKeys(
+            np.concatenate([p.key for p in parts]),
+            np.concatenate([p.key2 for p in parts]),
+            np.concatenate([p.length for p in parts]),
+            np.concatenate([p.bands for p in parts], axis=1),
+        )
+
+
+# The second text hash's seed: any fixed value other than the first's gives an independent 64 bits.
+_KEY2_SALT = 0x9E3779B97F4A7C15
+
+
+def doc_keys(texts: Texts, cfg: MinHashConfig) -> DocKeys:
+    """Hashes, lengths and LSH band keys of texts; each row's keys depend on its text alone."""
+    series = _as_series(texts, "texts")
+    bands, per_band = cfg.lsh()
+    sig = signatures_of(
+        series, kind=cfg.shingle, n=cfg.ngram, num_perm=cfg.num_perm, seed=cfg.seed, used=bands * per_band
+    )
+    return DocKeys(
+        series.hash(cfg.seed).to_numpy(),
+        series.hash(cfg.seed ^ _KEY2_SALT).to_numpy(),
+        series.str.len_chars().to_numpy().astype(np.int64),
+        band_keys(sig, bands, per_band),
+    )
+
+
+# The texts of some rows (sorted, unique indices), in that order: a Series' gather, or a read from spilled parts.
+TextsOf = Callable[[np.ndarray], pl.Series]
+
+
 def near_duplicates(texts: Texts, cfg: MinHashConfig, *, score: np.ndarray | None = None) -> pl.DataFrame:
     """One row per input, in input order: `cluster`, `keep`, `duplicate_of`, `similarity`.
 
@@ -111,10 +160,17 @@ def near_duplicates(texts: Texts, cfg: MinHashConfig, *, score: np.ndarray | Non
     [None, None, 0]
     """
     series = _as_series(texts, "texts")
-    _check_score(cfg, score, len(series))
-    graph = _near_duplicate_graph(series, cfg)
-    label = components(len(series), graph.i, graph.j)
-    kept = _kept_rows(label, series, cfg, score)
+    return near_duplicates_of_keys(doc_keys(series, cfg), series.gather, cfg, score=score)
+
+
+def near_duplicates_of_keys(
+    keys: DocKeys, texts_of: TextsOf, cfg: MinHashConfig, *, score: np.ndarray | None = None
+) -> pl.DataFrame:
+    """`near_duplicates` from precomputed keys; texts are read only for candidate rows."""
+    _check_score(cfg, score, len(keys))
+    graph = _near_duplicate_graph(keys, texts_of, cfg)
+    label = components(len(keys), graph.i, graph.j)
+    kept = _kept_rows(label, keys, cfg, score)
     return _decisions(kept, graph)
 
 
@@ -130,16 +186,25 @@ def near_duplicates_against(
     is set. Pairs within `existing` are never compared: it is taken as already curated.
     """
     old, fresh = _as_series(existing, "existing"), _as_series(new, "new")
-    _check_score(cfg, score, len(fresh))
-    n_old = len(old)
-    graph = _near_duplicate_graph(pl.concat([old, fresh]), cfg, n_old=n_old)
-    label = components(n_old + len(fresh), graph.i, graph.j)
+    both = pl.concat([old, fresh])
+    keys = DocKeys.concat([doc_keys(old, cfg), doc_keys(fresh, cfg)])
+    return near_duplicates_against_keys(keys, len(old), both.gather, cfg, score=score)
+
+
+def near_duplicates_against_keys(
+    keys: DocKeys, n_old: int, texts_of: TextsOf, cfg: MinHashConfig, *, score: np.ndarray | None = None
+) -> pl.DataFrame:
+    """`near_duplicates_against` from the keys of existing rows followed by new ones (the first n_old)."""
+    n_new = len(keys) - n_old
+    _check_score(cfg, score, n_new)
+    graph = _near_duplicate_graph(keys, texts_of, cfg, n_old=n_old)
+    label = components(len(keys), graph.i, graph.j)
     target = _existing_targets(graph, label, n_old)[n_old:]
-    kept = _kept_rows(label[n_old:], fresh, cfg, score)
-    rows = np.arange(len(fresh))
+    kept = _kept_rows(label[n_old:], _slice_keys(keys, n_old), cfg, score)
+    rows = np.arange(n_new)
     within = np.where((target < 0) & (kept != rows), kept, -1)
     dropped = (target >= 0) | (within >= 0)
-    sim = np.full(len(fresh), np.nan)
+    sim = np.full(n_new, np.nan)
     pointed = np.where(target >= 0, target, within + n_old)
     sim[dropped] = _similarity(graph, rows[dropped] + n_old, pointed[dropped])
     return pl.DataFrame(
@@ -152,24 +217,21 @@ def near_duplicates_against(
     )
 
 
-def _near_duplicate_graph(texts: pl.Series, cfg: MinHashConfig, *, n_old: int = 0) -> _Graph:
+def _slice_keys(keys: DocKeys, start: int) -> DocKeys:
+    return DocKeys(keys.key[start:], keys.key2[start:], keys.length[start:], keys.bands[:, start:])
+
+
+def _near_duplicate_graph(keys: DocKeys, texts_of: TextsOf, cfg: MinHashConfig, *, n_old: int = 0) -> _Graph:
     """Exact copies joined to their first copy, plus verified LSH pairs among first copies.
 
     Pairs with both rows below `n_old` (both in an existing set) are dropped before verification.
     """
-    rows = np.arange(len(texts))
-    keys = texts.hash(cfg.seed).to_numpy()
-    first = _first_copy(texts, keys)
-    bands, per_band = cfg.lsh()
-    sig = signatures_of(
-        texts, kind=cfg.shingle, n=cfg.ngram, num_perm=cfg.num_perm, seed=cfg.seed, used=bands * per_band
-    )
-    i, j = _lsh_candidates(sig, np.flatnonzero(first == rows), keys, bands, per_band)
+    rows = np.arange(len(keys))
+    first = _first_copy(keys)
+    i, j = _lsh_candidates(keys.bands, np.flatnonzero(first == rows), keys.key)
     i, j = i[j >= n_old], j[j >= n_old]
     copies = np.flatnonzero((first != rows) & (rows >= n_old))
-    shingles = shingles_of(
-        texts, np.concatenate([i, j, copies, first[copies]]), kind=cfg.shingle, n=cfg.ngram
-    )
+    shingles = _shingles(texts_of, np.concatenate([i, j, copies, first[copies]]), cfg)
     sim = jaccard(shingles, i, j)
     if cfg.verify:
         i, j, sim = i[sim >= cfg.threshold], j[sim >= cfg.threshold], sim[sim >= cfg.threshold]
@@ -181,29 +243,30 @@ def _near_duplicate_graph(texts: pl.Series, cfg: MinHashConfig, *, n_old: int = 
     )
 
 
-def _first_copy(texts: pl.Series, keys: np.ndarray) -> np.ndarray:
+def _shingles(texts_of: TextsOf, rows: np.ndarray, cfg: MinHashConfig) -> Shingles:
+    """Shingles of the given rows, reading only their texts."""
+    rows = np.unique(rows)
+    found = shingles_of(texts_of(rows), np.arange(len(rows)), kind=cfg.shingle, n=cfg.ngram)
+    return Shingles(rows, found.hashes, found.offsets)
+
+
+def _first_copy(keys: DocKeys) -> np.ndarray:
     """Index of the first row with the same text (the row itself when it is the first).
 
-    Rows are grouped by a 64-bit text hash, then each copy is compared with its first, so a
-    hash collision leaves both rows on their own instead of merging them unverified.
+    Rows are grouped by two independent 64-bit text hashes, so telling copies from a collision
+    needs no text (a 128-bit collision between two different texts is not a practical concern).
     """
-    frame = pl.DataFrame({"key": keys}).with_row_index("row")
-    first = frame.select(pl.col("row").first().over("key")).to_series().to_numpy().astype(np.int64)
-    copies = np.flatnonzero(first != np.arange(len(first)))
-    differ = (texts.gather(first[copies]) != texts.gather(copies)).to_numpy()
-    first[copies[differ]] = copies[differ]
-    return first
+    frame = pl.DataFrame({"key": keys.key, "key2": keys.key2}).with_row_index("row")
+    return frame.select(pl.col("row").first().over("key", "key2")).to_series().to_numpy().astype(np.int64)
 
 
-def _lsh_candidates(
-    sig: np.ndarray, reps: np.ndarray, doc_keys: np.ndarray, bands: int, rows: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _lsh_candidates(bands: np.ndarray, reps: np.ndarray, doc_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (i < j, row indices) among the first copies; later copies join via their first."""
     if len(reps) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    if len(reps) < sig.shape[1]:
-        sig = sig[:, reps]
-    return candidate_pairs(band_keys(sig, bands, rows), reps, doc_keys)
+    if len(reps) < bands.shape[1]:
+        bands = bands[:, reps]
+    return candidate_pairs(bands, reps, doc_keys)
 
 
 def _existing_targets(graph: _Graph, label: np.ndarray, n_old: int) -> np.ndarray:
@@ -218,9 +281,7 @@ def _existing_targets(graph: _Graph, label: np.ndarray, n_old: int) -> np.ndarra
     return target
 
 
-def _kept_rows(
-    label: np.ndarray, texts: pl.Series, cfg: MinHashConfig, score: np.ndarray | None
-) -> np.ndarray:
+def _kept_rows(label: np.ndarray, keys: DocKeys, cfg: MinHashConfig, score: np.ndarray | None) -> np.ndarray:
     """Per row, the index of the row its component keeps, by the configured rule.
 
     Only `first` looks at input positions; `longest` and `score` break ties by a hash of the
@@ -228,12 +289,12 @@ def _kept_rows(
     input order.
     """
     _, component = np.unique(label, return_inverse=True)
-    keys: list[np.ndarray] = [np.arange(len(label))]
+    order_keys: list[np.ndarray] = [np.arange(len(label))]
     if cfg.keep != "first":
-        keys += [texts.hash(cfg.seed).to_numpy(), -texts.str.len_chars().to_numpy().astype(np.int64)]
+        order_keys += [keys.key, -keys.length]
     if cfg.keep == "score":
-        keys.append(-np.nan_to_num(np.asarray(score, np.float64), nan=-np.inf))
-    order = np.lexsort([*keys, component])
+        order_keys.append(-np.nan_to_num(np.asarray(score, np.float64), nan=-np.inf))
+    order = np.lexsort([*order_keys, component])
     leaders = np.ones(len(order), bool)
     leaders[1:] = component[order][1:] != component[order][:-1]
     winner = np.empty(component.max() + 1 if len(component) else 0, np.int64)

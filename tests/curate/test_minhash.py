@@ -326,8 +326,21 @@ def test_thread_count_does_not_change_results(monkeypatch, corpus):
 
 
 def test_a_text_hash_collision_is_not_taken_for_a_copy():
-    from assay.curate.minhash import _first_copy
+    from assay.curate.minhash import DocKeys, _first_copy
 
     texts = pl.Series(["a", "b", "a", "c", "b"])
-    assert _first_copy(texts, texts.hash(1).to_numpy()).tolist() == [0, 1, 0, 3, 1]
-    assert _first_copy(texts, np.zeros(5, np.uint64)).tolist() == [0, 1, 0, 3, 4]
+    keys = DocKeys(texts.hash(1).to_numpy(), texts.hash(2).to_numpy(), np.ones(5, np.int64), np.zeros((1, 5), np.uint64))
+    assert _first_copy(keys).tolist() == [0, 1, 0, 3, 1]
+    collided = DocKeys(np.zeros(5, np.uint64), keys.key2, keys.length, keys.bands)  # the first hash collides for all
+    assert _first_copy(collided).tolist() == [0, 1, 0, 3, 1]
+
+
+def test_keys_of_blocks_are_the_keys_of_the_whole():
+    """The streaming engine computes keys a block at a time; they must equal the whole corpus' keys."""
+    from assay.curate.minhash import DocKeys, doc_keys
+
+    texts = pl.Series([f"doc {i} " + "word " * (i % 7) for i in range(50)])
+    whole = doc_keys(texts, MinHashConfig())
+    blocks = DocKeys.concat([doc_keys(texts.slice(s, 13), MinHashConfig()) for s in range(0, 50, 13)])
+    for name in ("key", "key2", "length", "bands"):
+        assert np.array_equal(getattr(whole, name), getattr(blocks, name))

@@ -3,6 +3,11 @@
 A *transform* returns the frame with changed or added columns. A *filter* also adds
 `_reason` (null keeps the row) and may add `_detail` and `_duplicate_of`; the runner turns
 those into rejects, so a step never drops a row itself and never touches disk.
+
+Most steps look at one row at a time, so the engine runs them on each block of rows. A step that
+needs the whole corpus (dedup, split) is a `CorpusStep`: small per-row keys from each block, one
+decision over all keys, then the decision merged into each block; its whole-frame function is
+that composition, so the two ways of running it cannot disagree.
 """
 
 from __future__ import annotations
@@ -10,8 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel
+
+from assay.schema import content_text
 
 REASON, DETAIL, DUPLICATE_OF = "_reason", "_detail", "_duplicate_of"
 DECISION_COLUMNS = (REASON, DETAIL, DUPLICATE_OF)
@@ -27,6 +35,42 @@ class StepContext:
 
 
 StepFn = Callable[[pl.LazyFrame, BaseModel, StepContext], pl.LazyFrame]
+# The content text of some rows of a step's input (sorted, unique positions), in that order.
+TextsOf = Callable[[np.ndarray], pl.Series]
+
+
+@dataclass(frozen=True)
+class CorpusInput:
+    """What a corpus step decides from: every row's keys, the input's schema and a text reader."""
+
+    keys: pl.DataFrame
+    schema: pl.Schema
+    texts_of: TextsOf
+
+
+@dataclass(frozen=True)
+class CorpusStep:
+    """A step over the whole corpus, split so that only small per-row keys are held at once.
+
+    `keys(block)` -> per-row keys; `decide(all keys)` -> per-row decision columns, in row order;
+    `merge(block, its decisions)` -> the block as the whole-frame step would have returned it.
+    """
+
+    keys: Callable[[pl.DataFrame, BaseModel, StepContext], pl.DataFrame]
+    decide: Callable[[CorpusInput, BaseModel, StepContext], pl.DataFrame]
+    merge: Callable[[pl.DataFrame, pl.DataFrame], pl.DataFrame]
+
+    def whole(self, lf: pl.LazyFrame, cfg: BaseModel, ctx: StepContext) -> pl.LazyFrame:
+        """The step on one frame holding every row."""
+        df = lf.collect()
+        texts = df.select(content_text(ctx.content_columns)).to_series() if ctx.content_columns else None
+
+        def texts_of(rows: np.ndarray) -> pl.Series:
+            assert texts is not None, "a step asked for texts of a frame without content columns"
+            return texts.gather(rows)
+
+        decisions = self.decide(CorpusInput(self.keys(df, cfg, ctx), df.schema, texts_of), cfg, ctx)
+        return self.merge(df, decisions).lazy()
 
 
 @dataclass(frozen=True)
@@ -36,16 +80,27 @@ class Step:
     fn: StepFn
     is_filter: bool
     doc: str
+    corpus: CorpusStep | None = None
 
 
 REGISTRY: dict[str, Step] = {}
 
 
 def step(name: str, config: type[BaseModel], *, is_filter: bool = False) -> Callable[[StepFn], StepFn]:
-    """Register a step function under a name the pipeline config can list."""
+    """Register a row-wise step function under a name the pipeline config can list."""
 
     def wrap(fn: StepFn) -> StepFn:
-        REGISTRY[name] = Step(name, config, fn, is_filter, (fn.__doc__ or "").strip().splitlines()[0])
+        REGISTRY[name] = Step(name, config, fn, is_filter, _first_line(fn.__doc__))
         return fn
 
     return wrap
+
+
+def corpus_step(name: str, config: type[BaseModel], spec: CorpusStep, doc: str, *, is_filter: bool = False) -> StepFn:
+    """Register a corpus step; returns its whole-frame function."""
+    REGISTRY[name] = Step(name, config, spec.whole, is_filter, doc, spec)
+    return spec.whole
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.curate.steps.base import DUPLICATE_OF, REASON, StepContext, step
+from assay.curate.steps.base import DUPLICATE_OF, REASON, CorpusInput, CorpusStep, StepContext, corpus_step
 from assay.schema import ID, content_text
 
 
@@ -29,12 +29,29 @@ def dedup_key(ctx: StepContext, cfg: ExactDedupConfig) -> pl.Expr:
     return key
 
 
-@step("exact_dedup", ExactDedupConfig, is_filter=True)
-def exact_dedup(lf: pl.LazyFrame, cfg: ExactDedupConfig, ctx: StepContext) -> pl.LazyFrame:
-    """Reject rows whose normalised content equals an earlier row's; record which row they copy."""
+# Two seeds give a 128-bit content key: equal keys stand for equal content (a collision between two
+# different texts is not a practical concern), so only 16 bytes per row are held, not the text.
+_SEEDS = (0x5DEECE66D, 0x2545F4914F6CDD1D)
+
+
+def _keys(df: pl.DataFrame, cfg: ExactDedupConfig, ctx: StepContext) -> pl.DataFrame:
     key = dedup_key(ctx, cfg)
-    first_id = pl.col(ID).first().over(key)
-    return lf.with_columns(
-        pl.when(key.is_first_distinct()).then(None).otherwise(pl.lit("exact_duplicate")).alias(REASON),
-        pl.when(key.is_first_distinct()).then(None).otherwise(first_id).alias(DUPLICATE_OF),
+    return df.select(pl.col(ID), key.hash(_SEEDS[0]).alias("_k1"), key.hash(_SEEDS[1]).alias("_k2"))
+
+
+def _decide(data: CorpusInput, cfg: ExactDedupConfig, ctx: StepContext) -> pl.DataFrame:
+    first = pl.struct("_k1", "_k2").is_first_distinct()
+    return data.keys.select(
+        pl.when(first).then(None).otherwise(pl.lit("exact_duplicate")).alias(REASON),
+        pl.when(first).then(None).otherwise(pl.col(ID).first().over("_k1", "_k2")).alias(DUPLICATE_OF),
     )
+
+
+def _merge(df: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
+    return df.with_columns(decisions)
+
+
+exact_dedup = corpus_step(
+    "exact_dedup", ExactDedupConfig, CorpusStep(_keys, _decide, _merge),
+    "Reject rows whose normalised content equals an earlier row's; record which row they copy.", is_filter=True,
+)

@@ -13,8 +13,23 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from assay.curate.minhash import MinHashConfig, near_duplicates, near_duplicates_against
-from assay.curate.steps.base import DETAIL, DUPLICATE_OF, REASON, StepContext, step
+from assay.curate.minhash import (
+    DocKeys,
+    MinHashConfig,
+    doc_keys,
+    near_duplicates_against_keys,
+    near_duplicates_of_keys,
+)
+from assay.curate.steps.base import (
+    DETAIL,
+    DUPLICATE_OF,
+    REASON,
+    CorpusInput,
+    CorpusStep,
+    StepContext,
+    TextsOf,
+    corpus_step,
+)
 from assay.errors import ConfigError
 from assay.schema import DUP_CLUSTER, ID, content_text
 
@@ -55,37 +70,77 @@ def _decide(dec: pl.DataFrame, cfg: NearDedupConfig) -> pl.DataFrame:
     )
 
 
-def _within(df: pl.DataFrame, texts: pl.Series, cfg: NearDedupConfig) -> pl.DataFrame:
-    d = near_duplicates(texts, cfg, score=_score(df, cfg))
-    kept_id = df.get_column(ID).gather(d.get_column("cluster"))
+_KEY_COLUMNS = ("_key", "_key2", "_len")
+_EMPTY = {DUP_CLUSTER: pl.String, REASON: pl.String, DUPLICATE_OF: pl.String, DETAIL: pl.String}
+
+
+def _keys(df: pl.DataFrame, cfg: NearDedupConfig, ctx: StepContext) -> pl.DataFrame:
+    """Per row: id, text hashes, length and LSH band keys (and the score when keep = "score")."""
+    keys = doc_keys(df.select(content_text(ctx.content_columns)).to_series(), cfg)
+    score = _score(df, cfg)
+    return pl.DataFrame(
+        {
+            ID: df.get_column(ID),
+            "_key": keys.key,
+            "_key2": keys.key2,
+            "_len": keys.length,
+            **{f"_b{b}": keys.bands[b] for b in range(keys.bands.shape[0])},
+            **({"_score": score} if score is not None else {}),
+        }
+    )
+
+
+def _doc_keys(keys: pl.DataFrame) -> DocKeys:
+    bands = [c for c in keys.columns if c.startswith("_b")]
+    arrays = [keys.get_column(c).to_numpy() for c in _KEY_COLUMNS]
+    matrix = np.stack([keys.get_column(c).to_numpy() for c in bands]) if bands else np.zeros((0, keys.height), np.uint64)
+    return DocKeys(*arrays, matrix)
+
+
+def _decide_all(data: CorpusInput, cfg: NearDedupConfig, ctx: StepContext) -> pl.DataFrame:
+    keys = data.keys
+    existing: pl.DataFrame | None = ctx.extra.get(EXISTING_KEY)
+    if keys.height == 0:
+        return pl.DataFrame(schema=_EMPTY)
+    score = keys.get_column("_score").to_numpy() if "_score" in keys.columns else None
+    if existing is not None and existing.height:
+        return _against(keys, score, existing, data.texts_of, cfg)
+    d = near_duplicates_of_keys(_doc_keys(keys), data.texts_of, cfg, score=score)
+    kept_id = keys.get_column(ID).gather(d.get_column("cluster"))
     return _decide(d.with_columns(
         kept_id=kept_id,
         reason=pl.when(~pl.col("keep")).then(pl.lit("near_duplicate")),
     ), cfg)
 
 
-def _against(df: pl.DataFrame, texts: pl.Series, existing: pl.DataFrame, cfg: NearDedupConfig) -> pl.DataFrame:
-    d = near_duplicates_against(texts, existing.get_column("text"), cfg, score=_score(df, cfg))
+def _against(
+    keys: pl.DataFrame, score: np.ndarray | None, existing: pl.DataFrame, texts_of: TextsOf, cfg: NearDedupConfig
+) -> pl.DataFrame:
+    old_texts = existing.get_column("text")
+    n_old = old_texts.len()
+    both = DocKeys.concat([doc_keys(old_texts, cfg), _doc_keys(keys)])
+
+    def texts(rows: np.ndarray) -> pl.Series:  # rows below n_old are existing ones
+        cut = int(np.searchsorted(rows, n_old))
+        return pl.concat([old_texts.gather(rows[:cut]), texts_of(rows[cut:] - n_old)])
+
+    d = near_duplicates_against_keys(both, n_old, texts, cfg, score=score)
+    ids = keys.get_column(ID)
     old = existing.get_column(ID).gather(d.get_column("duplicate_of_existing").fill_null(0))
-    new = df.get_column(ID).gather(d.get_column("duplicate_of").fill_null(0))
+    new = ids.gather(d.get_column("duplicate_of").fill_null(0))
     return _decide(d.with_columns(
         kept_id=pl.when(pl.col("duplicate_of_existing").is_not_null()).then(old)
-        .when(pl.col("duplicate_of").is_not_null()).then(new).otherwise(df.get_column(ID)),
+        .when(pl.col("duplicate_of").is_not_null()).then(new).otherwise(ids),
         reason=pl.when(pl.col("duplicate_of_existing").is_not_null()).then(pl.lit("near_duplicate_of_existing"))
         .when(pl.col("duplicate_of").is_not_null()).then(pl.lit("near_duplicate")),
     ), cfg)
 
 
-@step("near_dedup", NearDedupConfig, is_filter=True)
-def near_dedup(lf: pl.LazyFrame, cfg: NearDedupConfig, ctx: StepContext) -> pl.LazyFrame:
-    """Reject (or flag) MinHash near-duplicates, keeping one row per cluster by the keep rule."""
-    df = lf.collect()
-    texts = df.select(content_text(ctx.content_columns)).to_series()
-    existing: pl.DataFrame | None = ctx.extra.get(EXISTING_KEY)
-    if df.height == 0:
-        decisions = pl.DataFrame(schema={DUP_CLUSTER: pl.String, REASON: pl.String, DUPLICATE_OF: pl.String, DETAIL: pl.String})
-    elif existing is not None and existing.height:
-        decisions = _against(df, texts, existing, cfg)
-    else:
-        decisions = _within(df, texts, cfg)
-    return pl.concat([df.drop(DUP_CLUSTER, strict=False), decisions], how="horizontal").lazy()
+def _merge(df: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
+    return pl.concat([df.drop(DUP_CLUSTER, strict=False), decisions], how="horizontal")
+
+
+near_dedup = corpus_step(
+    "near_dedup", NearDedupConfig, CorpusStep(_keys, _decide_all, _merge),
+    "Reject (or flag) MinHash near-duplicates, keeping one row per cluster by the keep rule.", is_filter=True,
+)

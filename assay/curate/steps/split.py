@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from assay.curate.steps.base import StepContext, step
+from assay.curate.steps.base import CorpusInput, CorpusStep, StepContext, corpus_step
 from assay.errors import ConfigError
 from assay.schema import DUP_CLUSTER, ID, SPLIT
 
@@ -114,11 +114,11 @@ def pool_ratios(ratios: dict[str, float], supplied: set[str]) -> dict[str, float
     return {s: r / total for s, r in kept.items()} if total > 0 else ratios
 
 
-def _input_splits(df: pl.DataFrame, cfg: SplitConfig) -> pl.Series | None:
+def _input_splits(keys: pl.DataFrame) -> pl.Series | None:
     """The rows' input splits when they are kept and any row has one; unknown names are an error."""
-    if cfg.input_splits == "resplit" or SPLIT not in df.columns:
+    if "_in" not in keys.columns:
         return None
-    given = df.get_column(SPLIT).cast(pl.String)
+    given = keys.get_column("_in")
     unknown = sorted(set(given.drop_nulls().unique().to_list()) - set(SPLITS))
     if unknown:
         raise ConfigError(
@@ -166,23 +166,41 @@ def _check_columns(df: pl.DataFrame, columns: list[str]) -> None:
             )
 
 
-@step("split", SplitConfig)
-def split(lf: pl.LazyFrame, cfg: SplitConfig, ctx: StepContext) -> pl.LazyFrame:
-    """Add `split` (train/val/test) by group, so near-copies never straddle train and test."""
-    df = lf.collect()
-    group = cfg.group_by or (DUP_CLUSTER if DUP_CLUSTER in df.columns else ID)
+def _group_column(schema: pl.Schema, cfg: SplitConfig) -> str:
+    return cfg.group_by or (DUP_CLUSTER if DUP_CLUSTER in schema else ID)
+
+
+def _keys(df: pl.DataFrame, cfg: SplitConfig, ctx: StepContext) -> pl.DataFrame:
+    """Per row: its group key, its stratum and (when input splits are kept) its input split."""
+    group = _group_column(df.schema, cfg)
     _check_columns(df, [c for c in (group, cfg.stratify_by) if c])
-    keys = df.select(
+    keep_given = cfg.input_splits == "keep" and SPLIT in df.columns
+    return df.select(
         pl.col(group).cast(pl.String).fill_null(pl.col(ID)).alias("_g"),
         *([pl.col(cfg.stratify_by).cast(pl.String)] if cfg.stratify_by else []),
+        *([pl.col(SPLIT).cast(pl.String).alias("_in")] if keep_given else []),
     )
-    given = _input_splits(df, cfg)
+
+
+def _decide(data: CorpusInput, cfg: SplitConfig, ctx: StepContext) -> pl.DataFrame:
+    """`split` per row, plus `split_moved` when a row left its input split."""
+    keys = data.keys
+    given = _input_splits(keys)
+    keys = keys.drop("_in", strict=False)
     if given is None:
         mapping = _group_splits(keys, cfg.stratify_by, cfg.ratios, ctx.seed)
-        splits = keys.select("_g").join(mapping, on="_g", how="left", maintain_order="left").get_column(SPLIT)
-        return df.drop(SPLIT, strict=False).with_columns(splits).lazy()
+        return keys.select("_g").join(mapping, on="_g", how="left", maintain_order="left").select(SPLIT)
+    group = _group_column(data.schema, cfg)
     what = "near-duplicate cluster" if group == DUP_CLUSTER else f"group `{group}`"
     out = _keep_input_splits(keys, given, cfg, what, ctx.seed)
-    moved = out.get_column(SPLIT_MOVED)
-    df = df.drop(SPLIT).with_columns(out.get_column(SPLIT))
-    return (df.with_columns(moved) if moved.is_not_null().any() else df).lazy()
+    return out if out.get_column(SPLIT_MOVED).is_not_null().any() else out.drop(SPLIT_MOVED)
+
+
+def _merge(df: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
+    return df.drop(SPLIT, strict=False).with_columns(decisions)
+
+
+split = corpus_step(
+    "split", SplitConfig, CorpusStep(_keys, _decide, _merge),
+    "Add `split` (train/val/test) by group, so near-copies never straddle train and test.",
+)
