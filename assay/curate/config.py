@@ -30,6 +30,14 @@ class CurateConfig(BaseModel):
         0, description="Seed for every random choice in the pipeline (recorded in the manifest)."
     )
     strict: bool = Field(False, description="Fail (exit 2) instead of quarantining malformed input rows.")
+    # Excluded from dumps: how rows are held changes no result, so it must not change version ids.
+    memory_mb: int = Field(
+        1024,
+        ge=0,
+        exclude=True,
+        description="Rows held in memory between passes before the run spills them to disk (MiB); with "
+        "read.chunk_rows it bounds the run's memory. Results do not depend on it.",
+    )
     read: ReadConfig = Field(default_factory=ReadConfig, description="How input files are read and mapped.")
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig, description="The `normalize` step.")
     quality: QualityConfig = Field(default_factory=QualityConfig, description="The `quality` step.")

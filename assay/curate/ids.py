@@ -40,14 +40,39 @@ def light_normalize(texts: pl.Series) -> pl.Series:
     return texts.str.strip_chars()
 
 
-def assign_ids(df: pl.DataFrame) -> pl.DataFrame:
-    """Add (or replace) the `id` column as the first column."""
-    light = light_normalize(df.select(content_text(content_columns(df.schema))).to_series())
-    keys = pl.DataFrame({SOURCE: df.get_column(SOURCE).fill_null(""), "_k": light})  # content_text is never null
-    keys = keys.with_columns(pl.int_range(pl.len()).over(SOURCE, "_k").alias("_n"))
+def light_text(df: pl.DataFrame) -> pl.Series:
+    """Each row's content, lightly normalised: what its id hashes."""
+    return light_normalize(df.select(content_text(content_columns(df.schema))).to_series())  # never null
+
+
+def occurrence_keys(df: pl.DataFrame, light: pl.Series) -> pl.DataFrame:
+    """Per row, a 128-bit key of (source, light text): rows with equal keys are repeats of one row."""
+    both = pl.DataFrame({SOURCE: df.get_column(SOURCE).fill_null(""), "_k": light})
+    key = pl.struct(SOURCE, "_k")
+    return both.select(key.hash(_OCCURRENCE_SEEDS[0]).alias("_o1"), key.hash(_OCCURRENCE_SEEDS[1]).alias("_o2"))
+
+
+_OCCURRENCE_SEEDS = (0x243F6A8885A308D3, 0x13198A2E03707344)
+
+
+def ids_for(sources: pl.Series, light: pl.Series, occurrence: pl.Series) -> pl.Series:
+    """The ids of rows from their source, light text and occurrence number."""
+    keys = pl.DataFrame({SOURCE: sources.fill_null(""), "_k": light, "_n": occurrence})
     joined = keys.select(pl.concat_str([pl.col(SOURCE), pl.lit(_SEP), pl.col("_k"), pl.lit(_SEP),
                                         pl.col("_n").cast(pl.String)])).to_series()
-    return df.drop(ID, strict=False).insert_column(0, pl.Series(ID, _blake2b_hex(joined), dtype=pl.String))
+    return pl.Series(ID, _blake2b_hex(joined), dtype=pl.String)
+
+
+def assign_ids(df: pl.DataFrame) -> pl.DataFrame:
+    """Add (or replace) the `id` column as the first column."""
+    light = light_text(df)
+    keys = pl.DataFrame({SOURCE: df.get_column(SOURCE).fill_null(""), "_k": light})
+    occurrence = keys.select(pl.int_range(pl.len()).over(SOURCE, "_k")).to_series()
+    return with_ids(df, ids_for(df.get_column(SOURCE), light, occurrence))
+
+
+def with_ids(df: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
+    return df.drop(ID, strict=False).insert_column(0, ids)
 
 
 def _blake2b_hex(keys: pl.Series) -> list[str]:

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assay.curate.minhash_lsh import band_keys, candidate_pairs, components, jaccard, lsh_params
+from assay.curate.minhash_lsh import BandReader, band_keys, candidate_pairs, components, jaccard, lsh_params
 from assay.curate.minhash_signatures import Shingles, shingles_of, signatures_of
 from assay.errors import ConfigError, InputError
 
@@ -109,7 +109,7 @@ class DocKeys:
     key: np.ndarray
     key2: np.ndarray
     length: np.ndarray
-    bands: np.ndarray  # (bands, n_docs) uint64
+    bands: np.ndarray | BandReader  # (bands, n_docs) uint64, or read on demand
 
     def __len__(self) -> int:
         return len(self.key)
@@ -218,7 +218,8 @@ def near_duplicates_against_keys(
 
 
 def _slice_keys(keys: DocKeys, start: int) -> DocKeys:
-    return DocKeys(keys.key[start:], keys.key2[start:], keys.length[start:], keys.bands[:, start:])
+    """The keys of rows from `start` on, without band keys (picking kept rows needs none)."""
+    return DocKeys(keys.key[start:], keys.key2[start:], keys.length[start:], np.zeros((0, len(keys) - start), np.uint64))
 
 
 def _near_duplicate_graph(keys: DocKeys, texts_of: TextsOf, cfg: MinHashConfig, *, n_old: int = 0) -> _Graph:
@@ -260,12 +261,14 @@ def _first_copy(keys: DocKeys) -> np.ndarray:
     return frame.select(pl.col("row").first().over("key", "key2")).to_series().to_numpy().astype(np.int64)
 
 
-def _lsh_candidates(bands: np.ndarray, reps: np.ndarray, doc_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _lsh_candidates(
+    bands: np.ndarray | BandReader, reps: np.ndarray, doc_keys: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs (i < j, row indices) among the first copies; later copies join via their first."""
     if len(reps) < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     if len(reps) < bands.shape[1]:
-        bands = bands[:, reps]
+        bands = bands[:, reps] if isinstance(bands, np.ndarray) else bands.take_docs(reps)
     return candidate_pairs(bands, reps, doc_keys)
 
 

@@ -6,6 +6,8 @@ function over arrays so it can be tested alone.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import polars as pl
 
@@ -72,14 +74,30 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys
 
 
-def candidate_pairs(keys: np.ndarray, docs: np.ndarray, anchor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+class BandReader(Protocol):
+    """Band keys read on demand (e.g. from spilled blocks): `reader[bands]` -> (len(bands), n_docs)."""
+
+    shape: tuple[int, int]
+
+    def __getitem__(self, bands: np.ndarray) -> np.ndarray: ...
+
+    def take_docs(self, docs: np.ndarray) -> BandReader: ...
+
+
+def candidate_pairs(
+    keys: np.ndarray | BandReader, docs: np.ndarray, anchor: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Unique (i < j) document pairs sharing a band bucket; bands are split over the cores.
+
+    Keys from a `BandReader` are read one band per work unit, so only a band per core is held.
 
     Small buckets give all their pairs; a bucket over MAX_ALL_PAIRS members gives a star around
     the member with the smallest `anchor` value (a content hash), so hundreds of near-identical
     templates cost linear work and the pairs do not depend on input order.
     """
-    groups = np.array_split(np.arange(keys.shape[0]), _shares(keys.size, _MIN_KEYS, keys.shape[0]))
+    n_bands, n_docs = keys.shape
+    shares = _shares(n_bands * n_docs, _MIN_KEYS, n_bands) if isinstance(keys, np.ndarray) else n_bands
+    groups = np.array_split(np.arange(n_bands), shares)
     parts = parallel_map(lambda g: _bucket_pairs(keys[groups[g]], docs, anchor), len(groups))
     pairs = pl.concat(parts).unique()
     return pairs["i"].to_numpy(), pairs["j"].to_numpy()

@@ -1,54 +1,33 @@
 """The curation runner: reads inputs, runs the configured steps, keeps every removed row, writes a version.
 
-Steps never touch disk; this module owns reading, statistics, rejects and the version write.
+Steps never touch disk; the engine (`assay.curate.engine`) runs them over blocks of rows with
+bounded memory, and this module owns the run's resources, statistics and the version write.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from assay.curate.config import CurateConfig
+from assay.curate.engine import Ingested, Progress, StepStats, check_read, read_inputs, run_blocks
 from assay.curate.evalsets import load_eval_sets
-from assay.curate.ids import assign_ids
-from assay.curate.readers import InputFile, expand_inputs, file_fingerprint, read_chunks
-from assay.curate.steps import REGISTRY, StepContext
-from assay.curate.steps.base import DECISION_COLUMNS, DETAIL, DUPLICATE_OF, REASON
+from assay.curate.readers import expand_inputs, file_fingerprint
+from assay.curate.spill import Parts, Spill
 from assay.curate.steps.decontaminate import EVALS_KEY
 from assay.curate.steps.near_dedup import EXISTING_KEY
-from assay.errors import InputError
-from assay.schema import CONTENT_DTYPES, ID, QUARANTINE_SCHEMA, REJECT_SCHEMA, content_columns, content_text
+from assay.schema import ID, REJECT_SCHEMA, content_columns, content_text
+from assay.store.atomic import new_staging_dir
 from assay.store.datasets import WriteResult
 from assay.store.digest import json_digest
 
 # Bump when a step's behaviour changes for the same config: it invalidates the rerun shortcut.
 PIPELINE_VERSION = 2  # 2: input splits are kept (a rerun must not return a version that pooled them)
 
-Progress = Callable[[str, dict], None]
-
-
-@dataclass
-class StepStats:
-    step: str
-    rows_in: int
-    rows_out: int
-    removed: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    changed: int = 0  # kept rows whose content the step rewrote
-
-    def to_dict(self) -> dict:
-        return {
-            "step": self.step,
-            "in": self.rows_in,
-            "out": self.rows_out,
-            "removed": self.removed,
-            "changed": self.changed,
-            "seconds": round(self.seconds, 3),
-        }
+__all__ = ["CurateResult", "StepStats", "curate", "recipe_key", "run_steps", "step_resources"]
 
 
 @dataclass
@@ -100,21 +79,28 @@ def curate(
         result = CurateResult(WriteResult(existing, False), True, existing.manifest["counts"])
         _tag(ws, result, name)
         return result
-    rows, quarantine = ingest(files, cfg, progress)
-    kept, rejects, stats = run_steps(rows, cfg, progress, extra)
-    counts = _counts(rows.height, quarantine, stats, kept.height, rejects.height)
-    write = ws.datasets.write(
-        kept,
-        kind="curated",
-        config=cfg.model_dump(mode="json"),
-        rejects=rejects,
-        quarantine=quarantine,
-        counts=counts,
-        seed=cfg.seed,
-        recipe_key=key,
-        parents=references["parents"],
-        extra={"inputs": fingerprints, "evals": references["evals"], "pipeline_version": PIPELINE_VERSION},
-    )
+    spill = Spill(new_staging_dir(ws.layout.tmp, "spill"), cfg.memory_mb * 2**20)
+    try:
+        src = read_inputs(files, cfg, spill, progress)
+        check_read(src, cfg.strict)
+        read = src.rows.height  # the engine consumes the blocks it reads
+        kept, rejects, stats = run_blocks(src, cfg, extra, spill, progress)
+        counts = _counts(read, src.quarantine, stats, kept.height, rejects.height if rejects else 0)
+        progress("write", {"rows": kept.height})
+        write = ws.datasets.write(
+            kept,
+            kind="curated",
+            config=cfg.model_dump(mode="json"),
+            rejects=rejects,
+            quarantine=src.quarantine,
+            counts=counts,
+            seed=cfg.seed,
+            recipe_key=key,
+            parents=references["parents"],
+            extra={"inputs": fingerprints, "evals": references["evals"], "pipeline_version": PIPELINE_VERSION},
+        )
+    finally:
+        spill.remove()
     result = CurateResult(write, False, counts)
     _tag(ws, result, name)
     return result
@@ -150,90 +136,26 @@ def recipe_key(fingerprints: list[dict], cfg: CurateConfig, references: dict | N
     )
 
 
-def ingest(
-    files: list[InputFile], cfg: CurateConfig, progress: Progress = _noop
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Read every file into one canonical frame with ids, plus the quarantined lines."""
-    frames, bad = [], []
-    for f in files:
-        n = 0
-        for chunk in read_chunks(f, cfg.read):
-            frames.append(chunk.rows)
-            bad.append(chunk.quarantine)
-            n += chunk.rows.height
-            progress("read", {"source": f.source, "rows": n, "quarantined": sum(b.height for b in bad)})
-    quarantine = pl.concat([pl.DataFrame(schema=QUARANTINE_SCHEMA), *bad], how="diagonal_relaxed")
-    if cfg.strict and quarantine.height:
-        raise InputError(
-            _quarantine_summary(quarantine, "malformed input rows (--strict)"),
-            hint="fix those lines, or run without --strict to quarantine them",
-        )
-    rows = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-    if rows.height == 0:
-        raise InputError(
-            _quarantine_summary(quarantine, "no usable rows in the input"),
-            hint="check that the files hold JSON objects / CSV rows with content columns",
-        )
-    rows = rows.with_columns(pl.col(c).cast(t) for c, t in CONTENT_DTYPES.items() if c in rows.columns)
-    return assign_ids(rows), quarantine
-
-
-def _quarantine_summary(q: pl.DataFrame, headline: str) -> str:
-    lines = [f"{headline}: {q.height} row(s) quarantined"]
-    for src, line, err in q.select("source", "source_line", "error").head(5).iter_rows():
-        lines.append(f"  {src}:{line}: {err}")
-    return "\n".join(lines)
-
-
 def run_steps(
     rows: pl.DataFrame, cfg: CurateConfig, progress: Progress = _noop, extra: dict | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, list[StepStats]]:
-    """Apply the configured steps in order; filters' removed rows become rejects with step and reason.
-
-    Each step's stats also count the kept rows whose content it changed (normalised, redacted).
-    """
-    ctx = StepContext(seed=cfg.seed, content_columns=content_columns(rows.schema), extra=extra or {})
-    content = content_text(ctx.content_columns)
-    kept, rejected, stats = rows, [], []
-    before = kept.select(content).to_series()
-    for name in cfg.steps:
-        step, t0, rows_in = REGISTRY[name], time.perf_counter(), kept.height
-        progress("step", {"step": name, "rows": rows_in})
-        out = step.fn(kept.lazy(), cfg.step_config(name), ctx).collect()
-        after = out.select(content).to_series()
-        changed = before.ne_missing(after)
-        removed: dict[str, int] = {}
-        if step.is_filter:
-            out, rej, drop = _split(out, name)
-            rejected.append(rej)
-            removed = dict(sorted(rej.group_by("reason").len().iter_rows(), key=lambda kv: -kv[1]))
-            after, changed = after.filter(~drop), changed.filter(~drop)
-        kept, before = out, after
-        stats.append(StepStats(name, rows_in, kept.height, removed, time.perf_counter() - t0, int(changed.sum())))
-    rejects = (
-        pl.concat(rejected, how="diagonal_relaxed")
-        if rejected
-        else pl.DataFrame(schema=REJECT_SCHEMA)
-    )
-    return kept, rejects, stats
+    """The configured steps on rows already read (with ids), in memory: kept rows, rejects, stats."""
+    spill = Spill(Path("."), budget_bytes=2**62)  # never spills
+    parts = spill.parts()
+    parts.append(rows)
+    src = Ingested(parts, spill.parts(), rows.schema, pl.DataFrame(schema={"_pos": pl.Int64, "_n": pl.Int64}), set())
+    kept, rejects, stats = run_blocks(src, cfg, extra or {}, spill, progress)
+    rejected = pl.concat(list(rejects.frames())) if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
+    return pl.concat(list(kept.frames())), rejected, stats
 
 
-def _split(out: pl.DataFrame, step_name: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
-    for col in DECISION_COLUMNS:
-        if col not in out.columns:
-            out = out.with_columns(pl.lit(None, dtype=pl.String).alias(col))
-    drop = out.get_column(REASON).is_not_null()
-    rej = out.filter(drop).rename({REASON: "reason", DETAIL: "detail", DUPLICATE_OF: "duplicate_of"})
-    rej = rej.with_columns(pl.lit(step_name).alias("step"))
-    return out.filter(~drop).drop(DECISION_COLUMNS), rej, drop
-
-
-def _counts(read: int, quarantine: pl.DataFrame, stats: list[StepStats], kept: int, rejected: int) -> dict:
+def _counts(read: int, quarantine: Parts, stats: list[StepStats], kept: int, rejected: int) -> dict:
+    by_source = pl.concat(list(quarantine.frames(["source"]))).group_by("source").len().sort("source")
     return {
         "input_rows": read + quarantine.height,
         "read": read,
         "quarantined": quarantine.height,
-        "quarantined_by_source": dict(quarantine.group_by("source").len().sort("source").iter_rows()),
+        "quarantined_by_source": dict(by_source.iter_rows()),
         "steps": [s.to_dict() for s in stats],
         "kept": kept,
         "rejected": rejected,

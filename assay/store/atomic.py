@@ -34,6 +34,14 @@ def fsync_tree(root: Path) -> None:
         fsync_path(Path(dirpath))
 
 
+def new_staging_dir(tmp_root: Path, what: str) -> Path:
+    """A fresh folder with the staging prefix (so `assay doctor` removes it if its run is killed)."""
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    path = tmp_root / f"{STAGING_PREFIX}{os.getpid()}-{what}-{uuid.uuid4().hex[:12]}"
+    path.mkdir()
+    return path
+
+
 @contextlib.contextmanager
 def staging_dir(tmp_root: Path) -> Iterator[Path]:
     """A fresh staging directory that is removed if the block raises."""

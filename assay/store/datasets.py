@@ -9,12 +9,14 @@ same id and writing it again is a no-op.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
 from assay.errors import ConfigError
 from assay.schema import QUARANTINE_SCHEMA, REJECT_SCHEMA
 from assay.store.atomic import staging_dir
+from assay.store.blocks import Blocks, FrameBlocks, as_blocks
 from assay.store.digest import frame_digest, json_digest
 from assay.store.manifest import library_versions, now_iso
 from assay.store.versions import Version, VersionStore, commit
@@ -43,13 +45,22 @@ class WriteResult:
     created: bool
 
 
-def _or_empty(frame: pl.DataFrame | None, schema: dict) -> pl.DataFrame:
+def _or_empty(frame: pl.DataFrame | Blocks | None, schema: dict) -> Blocks:
     if frame is None:
-        return pl.DataFrame(schema=schema)
-    missing = [c for c in schema if c not in frame.columns]
+        return FrameBlocks(pl.DataFrame(schema=schema))
+    blocks = as_blocks(frame)
+    missing = [c for c in schema if c not in blocks.schema]
     if missing:
         raise ValueError(f"frame lacks required columns {missing}")
-    return frame
+    return blocks
+
+
+def _write_parquet(blocks: Blocks, path: Path) -> None:
+    """zstd Parquet; blocks that are not one DataFrame stream through Polars' sink (bounded memory)."""
+    if isinstance(blocks, FrameBlocks):
+        blocks.df.write_parquet(path, compression="zstd")
+    else:
+        blocks.lazy().sink_parquet(path, compression="zstd")
 
 
 def version_id(kind: str, parents: list[str], config_hash: str, digests: dict[str, str]) -> str:
@@ -65,12 +76,12 @@ class DatasetStore(VersionStore):
 
     def write(
         self,
-        data: pl.DataFrame,
+        data: pl.DataFrame | Blocks,
         *,
         kind: str,
         config: dict,
-        rejects: pl.DataFrame | None = None,
-        quarantine: pl.DataFrame | None = None,
+        rejects: pl.DataFrame | Blocks | None = None,
+        quarantine: pl.DataFrame | Blocks | None = None,
         parents: list[str] | None = None,
         counts: dict | None = None,
         name: str | None = None,
@@ -78,11 +89,15 @@ class DatasetStore(VersionStore):
         extra: dict | None = None,
         recipe_key: str | None = None,
     ) -> WriteResult:
-        """Publish a dataset version atomically; an identical existing version is returned as is."""
+        """Publish a dataset version atomically; an identical existing version is returned as is.
+
+        Frames may be given as blocks (`assay.store.blocks`): a version larger than memory is
+        digested and written a block at a time.
+        """
         if kind not in KINDS:
             raise ConfigError(f"unknown dataset kind `{kind}`", hint=f"use one of {', '.join(KINDS)}")
         parents = list(parents or [])
-        rejects, quarantine = _or_empty(rejects, REJECT_SCHEMA), _or_empty(quarantine, QUARANTINE_SCHEMA)
+        data, rejects, quarantine = as_blocks(data), _or_empty(rejects, REJECT_SCHEMA), _or_empty(quarantine, QUARANTINE_SCHEMA)
         config_hash = json_digest(config)
         digests = {"data": frame_digest(data), "rejects": frame_digest(rejects), "quarantine": frame_digest(quarantine)}
         vid = version_id(kind, parents, config_hash, digests)
@@ -95,9 +110,8 @@ class DatasetStore(VersionStore):
             "library_versions": library_versions(), **(extra or {}),
         }
         with staging_dir(self.layout.tmp) as staged:
-            data.write_parquet(staged / DATA, compression="zstd")
-            rejects.write_parquet(staged / REJECTS, compression="zstd")
-            quarantine.write_parquet(staged / QUARANTINE, compression="zstd")
+            for blocks, file in ((data, DATA), (rejects, REJECTS), (quarantine, QUARANTINE)):
+                _write_parquet(blocks, staged / file)
             entry, created = commit(self.layout, self.catalog, staged, manifest, recipe_key=recipe_key)
         return WriteResult(self._version(entry), created)
 

@@ -20,6 +20,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from assay.schema import content_text
+from assay.store.blocks import Blocks, FrameBlocks
 
 REASON, DETAIL, DUPLICATE_OF = "_reason", "_detail", "_duplicate_of"
 DECISION_COLUMNS = (REASON, DETAIL, DUPLICATE_OF)
@@ -41,11 +42,16 @@ TextsOf = Callable[[np.ndarray], pl.Series]
 
 @dataclass(frozen=True)
 class CorpusInput:
-    """What a corpus step decides from: every row's keys, the input's schema and a text reader."""
+    """What a corpus step decides from: every row's keys (as blocks, maybe spilled), the input's
+    schema and a text reader."""
 
-    keys: pl.DataFrame
+    keys: Blocks
     schema: pl.Schema
     texts_of: TextsOf
+
+    def frame(self, columns: list[str] | None = None) -> pl.DataFrame:
+        """The keys (or some of their columns) as one frame."""
+        return pl.concat(list(self.keys.frames(columns)))
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,8 @@ class CorpusStep:
             assert texts is not None, "a step asked for texts of a frame without content columns"
             return texts.gather(rows)
 
-        decisions = self.decide(CorpusInput(self.keys(df, cfg, ctx), df.schema, texts_of), cfg, ctx)
+        keys = FrameBlocks(self.keys(df, cfg, ctx))
+        decisions = self.decide(CorpusInput(keys, df.schema, texts_of), cfg, ctx)
         return self.merge(df, decisions).lazy()
 
 

@@ -41,7 +41,7 @@ def _keys(df: pl.DataFrame, cfg: ExactDedupConfig, ctx: StepContext) -> pl.DataF
 
 def _decide(data: CorpusInput, cfg: ExactDedupConfig, ctx: StepContext) -> pl.DataFrame:
     first = pl.struct("_k1", "_k2").is_first_distinct()
-    return data.keys.select(
+    return data.frame().select(
         pl.when(first).then(None).otherwise(pl.lit("exact_duplicate")).alias(REASON),
         pl.when(first).then(None).otherwise(pl.col(ID).first().over("_k1", "_k2")).alias(DUPLICATE_OF),
     )

@@ -32,6 +32,7 @@ from assay.curate.steps.base import (
 )
 from assay.errors import ConfigError
 from assay.schema import DUP_CLUSTER, ID, content_text
+from assay.store.blocks import Blocks
 
 EXISTING_KEY = "near_dedup.existing"  # StepContext.extra key: DataFrame(id, text) of versions to dedup against
 
@@ -90,42 +91,58 @@ def _keys(df: pl.DataFrame, cfg: NearDedupConfig, ctx: StepContext) -> pl.DataFr
     )
 
 
-def _doc_keys(keys: pl.DataFrame) -> DocKeys:
-    bands = [c for c in keys.columns if c.startswith("_b")]
-    arrays = [keys.get_column(c).to_numpy() for c in _KEY_COLUMNS]
-    matrix = np.stack([keys.get_column(c).to_numpy() for c in bands]) if bands else np.zeros((0, keys.height), np.uint64)
-    return DocKeys(*arrays, matrix)
+class _BandColumns:
+    """Band keys read a band at a time from the key blocks (`BandReader`), so no more than a band
+    per core of a large corpus is held."""
+
+    def __init__(self, keys: Blocks, docs: np.ndarray | None = None) -> None:
+        self.keys, self.docs = keys, docs
+        n_bands = sum(c.startswith("_b") for c in keys.schema.names())
+        self.shape = (n_bands, keys.height if docs is None else len(docs))
+
+    def __getitem__(self, bands: np.ndarray) -> np.ndarray:
+        names = [f"_b{b}" for b in bands]
+        matrix = np.stack([pl.concat([f.get_column(n) for f in self.keys.frames([n])]).to_numpy() for n in names])
+        return matrix if self.docs is None else matrix[:, self.docs]
+
+    def take_docs(self, docs: np.ndarray) -> _BandColumns:
+        return _BandColumns(self.keys, docs if self.docs is None else self.docs[docs])
+
+
+def _doc_keys(data: CorpusInput, *, materialize: bool = False) -> DocKeys:
+    """The rows' DocKeys; band keys stay in the key blocks unless `materialize`."""
+    arrays = [data.frame([c]).to_series().to_numpy() for c in _KEY_COLUMNS]
+    bands = _BandColumns(data.keys)
+    return DocKeys(*arrays, bands[np.arange(bands.shape[0])] if materialize else bands)
 
 
 def _decide_all(data: CorpusInput, cfg: NearDedupConfig, ctx: StepContext) -> pl.DataFrame:
-    keys = data.keys
     existing: pl.DataFrame | None = ctx.extra.get(EXISTING_KEY)
-    if keys.height == 0:
+    if data.keys.height == 0:
         return pl.DataFrame(schema=_EMPTY)
-    score = keys.get_column("_score").to_numpy() if "_score" in keys.columns else None
+    score = data.frame(["_score"]).to_series().to_numpy() if "_score" in data.keys.schema else None
+    ids = data.frame([ID]).to_series()
     if existing is not None and existing.height:
-        return _against(keys, score, existing, data.texts_of, cfg)
-    d = near_duplicates_of_keys(_doc_keys(keys), data.texts_of, cfg, score=score)
-    kept_id = keys.get_column(ID).gather(d.get_column("cluster"))
+        return _against(_doc_keys(data, materialize=True), ids, score, existing, data.texts_of, cfg)
+    d = near_duplicates_of_keys(_doc_keys(data), data.texts_of, cfg, score=score)
     return _decide(d.with_columns(
-        kept_id=kept_id,
+        kept_id=ids.gather(d.get_column("cluster")),
         reason=pl.when(~pl.col("keep")).then(pl.lit("near_duplicate")),
     ), cfg)
 
 
 def _against(
-    keys: pl.DataFrame, score: np.ndarray | None, existing: pl.DataFrame, texts_of: TextsOf, cfg: NearDedupConfig
+    keys: DocKeys, ids: pl.Series, score: np.ndarray | None, existing: pl.DataFrame, texts_of: TextsOf, cfg: NearDedupConfig
 ) -> pl.DataFrame:
     old_texts = existing.get_column("text")
     n_old = old_texts.len()
-    both = DocKeys.concat([doc_keys(old_texts, cfg), _doc_keys(keys)])
+    both = DocKeys.concat([doc_keys(old_texts, cfg), keys])
 
     def texts(rows: np.ndarray) -> pl.Series:  # rows below n_old are existing ones
         cut = int(np.searchsorted(rows, n_old))
         return pl.concat([old_texts.gather(rows[:cut]), texts_of(rows[cut:] - n_old)])
 
     d = near_duplicates_against_keys(both, n_old, texts, cfg, score=score)
-    ids = keys.get_column(ID)
     old = existing.get_column(ID).gather(d.get_column("duplicate_of_existing").fill_null(0))
     new = ids.gather(d.get_column("duplicate_of").fill_null(0))
     return _decide(d.with_columns(

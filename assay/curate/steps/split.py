@@ -184,7 +184,7 @@ def _keys(df: pl.DataFrame, cfg: SplitConfig, ctx: StepContext) -> pl.DataFrame:
 
 def _decide(data: CorpusInput, cfg: SplitConfig, ctx: StepContext) -> pl.DataFrame:
     """`split` per row, plus `split_moved` when a row left its input split."""
-    keys = data.keys
+    keys = data.frame()
     given = _input_splits(keys)
     keys = keys.drop("_in", strict=False)
     if given is None:

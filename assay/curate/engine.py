@@ -1,0 +1,266 @@
+"""The local curation engine: every step over blocks of rows, so memory stays bounded.
+
+Reading yields blocks (the readers' chunks). A row-wise step runs block by block; a corpus step
+(`CorpusStep`: exact_dedup, near_dedup, split) collects small keys from every block, decides once
+over all of them, and its decisions are merged into each block on the next pass. Between passes
+blocks live in `Parts`: in memory up to `[curate] memory_mb`, in spill files beyond it. Any split
+into blocks gives the rows of one block holding everything, so version ids do not depend on
+`chunk_rows` or on spilling (tests check it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from assay.curate.config import CurateConfig
+from assay.curate.ids import ids_for, light_text, occurrence_keys, with_ids
+from assay.curate.readers import InputFile, read_chunks
+from assay.curate.spill import Parts, Spill
+from assay.curate.steps import REGISTRY, StepContext
+from assay.curate.steps.base import DECISION_COLUMNS, DETAIL, DUPLICATE_OF, REASON, CorpusInput
+from assay.errors import InputError
+from assay.schema import CONTENT_DTYPES, ID, QUARANTINE_SCHEMA, SOURCE, content_columns, content_text
+from assay.store.blocks import align
+
+Progress = Callable[[str, dict], None]
+
+
+@dataclass
+class StepStats:
+    step: str
+    rows_in: int = 0
+    rows_out: int = 0
+    removed: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    changed: int = 0  # kept rows whose content the step rewrote
+
+    def to_dict(self) -> dict:
+        removed = dict(sorted(self.removed.items(), key=lambda kv: (-kv[1], kv[0])))
+        return {
+            "step": self.step,
+            "in": self.rows_in,
+            "out": self.rows_out,
+            "removed": removed,
+            "changed": self.changed,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class Ingested:
+    """Rows read from every input (ids assigned, one schema) and the lines that could not be used."""
+
+    rows: Parts
+    quarantine: Parts
+    schema: pl.Schema
+    repeats: pl.DataFrame  # `_pos`, `_n`: rows repeating an earlier row of their source, and their occurrence
+    recompute: set[int]  # blocks whose ids must be computed again on the whole schema
+
+
+def read_inputs(files: list[InputFile], cfg: CurateConfig, spill: Spill, progress: Progress) -> Ingested:
+    """Read every file into blocks with provisional ids (occurrence 0), and the quarantine."""
+    rows, quarantine, keys = spill.parts(), spill.parts(), []
+    quarantine.append(pl.DataFrame(schema=QUARANTINE_SCHEMA))
+    bad = 0
+    for f in files:
+        n = 0
+        for chunk in read_chunks(f, cfg.read):
+            block = chunk.rows
+            if block.height:
+                light = light_text(block)
+                keys.append(occurrence_keys(block, light))
+                block = with_ids(block, ids_for(block.get_column(SOURCE), light, pl.zeros(block.height, pl.Int64, eager=True)))
+            else:
+                block = with_ids(block, pl.Series(ID, [], dtype=pl.String))
+            rows.append(block)
+            quarantine.append(chunk.quarantine)
+            n, bad = n + chunk.rows.height, bad + chunk.quarantine.height
+            progress("read", {"source": f.source, "rows": n, "quarantined": bad})
+    schema = pl.Schema({c: CONTENT_DTYPES.get(c, t) for c, t in rows.schema.items()})
+    whole = content_columns(schema)
+    recompute = {k for k, e in enumerate(rows.entries) if e.height and content_columns(e.schema) != whole}
+    return Ingested(rows, quarantine, schema, _repeats(keys), recompute)
+
+
+def _repeats(keys: list[pl.DataFrame]) -> pl.DataFrame:
+    """Rows whose (source, light content) came before, with their occurrence number."""
+    if not keys:
+        return pl.DataFrame(schema={"_pos": pl.Int64, "_n": pl.Int64})
+    frame = pl.concat(keys).with_row_index("_pos")
+    later = frame.filter(~pl.struct("_o1", "_o2").is_first_distinct())
+    if later.height == 0:
+        return pl.DataFrame(schema={"_pos": pl.Int64, "_n": pl.Int64})
+    repeated = frame.join(later.select("_o1", "_o2").unique(), on=["_o1", "_o2"], how="semi", maintain_order="left")
+    occurrence = repeated.with_columns(pl.int_range(pl.len()).over("_o1", "_o2").alias("_n"))
+    return occurrence.filter(pl.col("_n") > 0).select(pl.col("_pos").cast(pl.Int64), "_n")
+
+
+def _final_ids(block: pl.DataFrame, start: int, src: Ingested, whole_block: bool) -> pl.DataFrame:
+    """Replace provisional ids of repeated rows (and of a whole block read with fewer content columns)."""
+    hits = src.repeats.filter(pl.col("_pos").is_between(start, start + block.height - 1))
+    if not whole_block and hits.height == 0:
+        return block
+    occurrence = np.zeros(block.height, np.int64)
+    occurrence[hits.get_column("_pos").to_numpy() - start] = hits.get_column("_n").to_numpy()
+    rows = np.arange(block.height) if whole_block else hits.get_column("_pos").to_numpy() - start
+    sub = block[rows]
+    fresh = ids_for(sub.get_column(SOURCE), light_text(sub), pl.Series(occurrence[rows]))
+    return block.with_columns(block.get_column(ID).scatter(rows, fresh))
+
+
+@dataclass
+class _Run:
+    """One run's state: its config, context, rejects per step and statistics per step."""
+
+    cfg: CurateConfig
+    ctx: StepContext
+    spill: Spill
+    progress: Progress
+    rejects: dict[str, Parts]
+    stats: dict[str, StepStats]
+
+    def step(self, name: str, block: pl.DataFrame, text: pl.Series, fn: Callable[[pl.DataFrame], pl.DataFrame]) -> tuple[pl.DataFrame, pl.Series]:
+        """Run one step on one block; removed rows become rejects. Returns the block and its content text."""
+        st, t0 = self.stats[name], time.perf_counter()
+        out = fn(block)
+        after = self._text(out)
+        changed = text.ne_missing(after)
+        st.rows_in += block.height
+        if REGISTRY[name].is_filter:
+            out, rej, drop = _split(out, name)
+            self.rejects[name].append(rej)
+            for reason, n in rej.group_by("reason").len().iter_rows():
+                st.removed[reason] = st.removed.get(reason, 0) + n
+            after, changed = after.filter(~drop), changed.filter(~drop)
+        st.rows_out += out.height
+        st.changed += int(changed.sum())
+        st.seconds += time.perf_counter() - t0
+        return out, after
+
+    def _text(self, block: pl.DataFrame) -> pl.Series:
+        return block.select(content_text(self.ctx.content_columns)).to_series()
+
+    def row_step(self, name: str) -> Callable[[pl.DataFrame], pl.DataFrame]:
+        step, cfg = REGISTRY[name], self.cfg.step_config(name)
+        return lambda block: step.fn(block.lazy(), cfg, self.ctx).collect()
+
+
+def run_blocks(
+    src: Ingested, cfg: CurateConfig, extra: dict, spill: Spill, progress: Progress
+) -> tuple[Parts, Parts | None, list[StepStats]]:
+    """Every configured step over the blocks, in as many passes as there are corpus steps (plus one).
+
+    Returns the kept rows, the rejects in step order (None when no step filters) and each step's stats.
+    """
+    ctx = StepContext(seed=cfg.seed, content_columns=content_columns(src.schema), extra=extra)
+    rejects = {n: spill.parts() for n in cfg.steps if REGISTRY[n].is_filter}
+    run = _Run(cfg, ctx, spill, progress, rejects, {n: StepStats(n) for n in cfg.steps})
+    current, pending = src.rows, None
+    current.schema = src.schema
+    segments = _segments(cfg.steps)
+    for k, (row_steps, corpus) in enumerate(segments):
+        current, pending = _pass(run, current, pending, row_steps, corpus, src if k == 0 else None)
+    if pending is not None:
+        current, _ = _pass(run, current, pending, [], None, None)
+    ordered = [rejects[n] for n in cfg.steps if n in rejects]
+    return current, Parts.chain(spill, ordered) if ordered else None, [run.stats[n] for n in cfg.steps]
+
+
+def _segments(steps: list[str]) -> list[tuple[list[str], str | None]]:
+    """The steps cut after each corpus step: (row-wise steps, the corpus step ending the pass or None)."""
+    out, row_steps = [], []
+    for name in steps:
+        if REGISTRY[name].corpus is None:
+            row_steps.append(name)
+        else:
+            out.append((row_steps, name))
+            row_steps = []
+    if row_steps or not out:
+        out.append((row_steps, None))
+    return out
+
+
+Pending = tuple[str, pl.DataFrame]  # a corpus step whose decisions wait to be merged, in row order
+
+
+def _pass(
+    run: _Run, current: Parts, pending: Pending | None, row_steps: list[str], corpus: str | None, src: Ingested | None
+) -> tuple[Parts, Pending | None]:
+    """One pass over the blocks: merge pending decisions, run row-wise steps, collect the next corpus step's keys."""
+    out, keys = run.spill.parts(), run.spill.parts()
+    start = offset = 0
+    spec = REGISTRY[corpus].corpus if corpus else None
+    for k, block in enumerate(_drain(current)):
+        if src is not None:
+            block = _final_ids(block, start, src, k in src.recompute)
+            start += block.height
+        text = run._text(block)
+        if pending is not None:
+            name, decisions = pending
+            part = decisions.slice(offset, block.height)
+            offset += block.height
+            merge = REGISTRY[name].corpus.merge  # type: ignore[union-attr]
+            block, text = run.step(name, block, text, lambda b, part=part, merge=merge: merge(b, part))
+        for name in row_steps:
+            run.progress("step", {"step": name, "rows": run.stats[name].rows_in + block.height})
+            block, text = run.step(name, block, text, run.row_step(name))
+        if spec is not None and corpus is not None:
+            t0 = time.perf_counter()
+            keys.append(spec.keys(block, run.cfg.step_config(corpus), run.ctx))
+            run.stats[corpus].seconds += time.perf_counter() - t0
+        out.append(block)
+    if spec is None or corpus is None:
+        return out, None
+    run.progress("step", {"step": corpus, "rows": out.height})
+    t0 = time.perf_counter()
+    decisions = spec.decide(CorpusInput(keys, out.schema, out.texts_of), run.cfg.step_config(corpus), run.ctx)
+    keys.release()
+    run.stats[corpus].seconds += time.perf_counter() - t0
+    return out, (corpus, decisions)
+
+
+def _drain(parts: Parts) -> Iterator[pl.DataFrame]:
+    """Each block with the parts' schema, released from memory or disk once read."""
+    schema = parts.schema
+    for entry in list(parts.entries):
+        block = align(entry.read(), schema, entry.height)
+        parts.spill.release(entry)
+        yield block
+    parts.entries = []
+
+
+def _split(out: pl.DataFrame, step_name: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:
+    for col in DECISION_COLUMNS:
+        if col not in out.columns:
+            out = out.with_columns(pl.lit(None, dtype=pl.String).alias(col))
+    drop = out.get_column(REASON).is_not_null()
+    rej = out.filter(drop).rename({REASON: "reason", DETAIL: "detail", DUPLICATE_OF: "duplicate_of"})
+    rej = rej.with_columns(pl.lit(step_name).alias("step"))
+    return out.filter(~drop).drop(DECISION_COLUMNS), rej, drop
+
+
+def check_read(src: Ingested, strict: bool) -> None:
+    """Fail on quarantined lines under --strict, and on inputs without a usable row."""
+    if strict and src.quarantine.height:
+        raise InputError(
+            _quarantine_summary(src.quarantine, "malformed input rows (--strict)"),
+            hint="fix those lines, or run without --strict to quarantine them",
+        )
+    if src.rows.height == 0:
+        raise InputError(
+            _quarantine_summary(src.quarantine, "no usable rows in the input"),
+            hint="check that the files hold JSON objects / CSV rows with content columns",
+        )
+
+
+def _quarantine_summary(q: Parts, headline: str) -> str:
+    lines = [f"{headline}: {q.height} row(s) quarantined"]
+    first = pl.concat(list(q.frames(["source", "source_line", "error"]))).head(5)
+    for src, line, err in first.iter_rows():
+        lines.append(f"  {src}:{line}: {err}")
+    return "\n".join(lines)

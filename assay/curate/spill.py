@@ -1,0 +1,163 @@
+"""Blocks of rows between the engine's passes: held in memory up to a budget, spilled to disk beyond it.
+
+Spilled blocks are uncompressed Arrow IPC files (written and read at disk speed) in one staging
+folder per run, removed when the run ends or fails; a killed run's folder carries the staging
+prefix, so `assay doctor` removes it, and nothing of it is ever visible as a version. A disk that
+fills while spilling is a clear error naming the folder.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from assay.errors import StorageError
+from assay.schema import content_columns, content_text
+from assay.store.blocks import align, union_schema
+
+
+class Spill:
+    """One run's spill folder and the memory budget its parts share."""
+
+    def __init__(self, root: Path, budget_bytes: int) -> None:
+        self.root = root
+        self.budget = budget_bytes
+        self.held = 0
+        self._files = 0
+
+    def parts(self) -> Parts:
+        return Parts(self)
+
+    def keep(self, df: pl.DataFrame) -> _Entry:
+        """Hold `df` in memory while the budget allows, else write it to a file."""
+        size = int(df.estimated_size())
+        if self.held + size <= self.budget:
+            self.held += size
+            return _Entry(df.height, df.schema, frame=df, size=size)
+        self._files += 1
+        path = self.root / f"part-{self._files:06d}.arrow"
+        try:
+            df.write_ipc(path, compression="uncompressed")
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            raise _spill_error(exc, self.root) from exc
+        return _Entry(df.height, df.schema, path=path)
+
+    def release(self, entry: _Entry) -> None:
+        if entry.frame is not None:
+            self.held -= entry.size
+            entry.frame = None
+        if entry.path is not None:
+            entry.path.unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _spill_error(exc: OSError, root: Path) -> StorageError:
+    free = shutil.disk_usage(root.parent).free if root.parent.exists() else 0
+    if exc.errno == errno.ENOSPC:
+        return StorageError(
+            f"the disk filled while spilling intermediate rows to {root} ({free / 2**30:.1f} GiB free now); "
+            "the run was stopped and its spill files removed, no version was written",
+            hint="free disk space, or raise [curate] memory_mb so less is spilled",
+        )
+    return StorageError(f"cannot spill intermediate rows to {root}: {exc}", hint="check the workspace's disk and permissions")
+
+
+@dataclass
+class _Entry:
+    height: int
+    schema: pl.Schema
+    frame: pl.DataFrame | None = None
+    path: Path | None = None
+    size: int = 0
+
+    def read(self, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        cols = None if columns is None else [c for c in columns if c in self.schema]
+        if cols == []:
+            return pl.DataFrame()
+        if self.frame is not None:
+            return self.frame if cols is None else self.frame.select(cols)
+        assert self.path is not None
+        return pl.read_ipc(self.path, columns=cols)
+
+    def lazy(self) -> pl.LazyFrame:
+        return self.frame.lazy() if self.frame is not None else pl.scan_ipc(self.path)
+
+
+class Parts:
+    """An ordered sequence of blocks (the `Blocks` protocol), each in memory or in a spill file."""
+
+    def __init__(self, spill: Spill, entries: list[_Entry] | None = None) -> None:
+        self.spill = spill
+        self.entries: list[_Entry] = entries or []
+        self._schema: pl.Schema | None = None
+
+    def append(self, df: pl.DataFrame) -> None:
+        self.entries.append(self.spill.keep(df))
+        self._schema = None
+
+    @staticmethod
+    def chain(spill: Spill, parts: Sequence[Parts]) -> Parts:
+        return Parts(spill, [e for p in parts for e in p.entries])
+
+    @property
+    def schema(self) -> pl.Schema:
+        """The union of the blocks' schemas, unless set (then every block is cast to it)."""
+        if self._schema is None:
+            self._schema = union_schema([e.schema for e in self.entries])
+        return self._schema
+
+    @schema.setter
+    def schema(self, schema: pl.Schema) -> None:
+        self._schema = schema
+
+    @property
+    def height(self) -> int:
+        return sum(e.height for e in self.entries)
+
+    def heights(self) -> list[int]:
+        return [e.height for e in self.entries]
+
+    def frames(self, columns: Sequence[str] | None = None) -> Iterator[pl.DataFrame]:
+        """Each block with the union schema (or those columns of it); one empty block when there are none."""
+        schema = self.schema if columns is None else pl.Schema({c: self.schema[c] for c in columns})
+        if not self.entries:
+            yield pl.DataFrame(schema=schema)
+        for entry in self.entries:
+            yield align(entry.read(list(schema.names())), schema, entry.height)
+
+    def lazy(self) -> pl.LazyFrame:
+        schema = self.schema
+        if not self.entries:
+            return pl.DataFrame(schema=schema).lazy()
+        return pl.concat([e.lazy() for e in self.entries], how="diagonal_relaxed").select(
+            pl.col(c).cast(t) for c, t in schema.items()
+        )
+
+    def texts_of(self, rows: np.ndarray) -> pl.Series:
+        """The content text of rows at these positions (sorted, unique), reading only the blocks holding them."""
+        columns = content_columns(self.schema)
+        bounds = np.cumsum([0, *self.heights()])
+        out = []
+        for k, entry in enumerate(self.entries):
+            lo, hi = np.searchsorted(rows, [bounds[k], bounds[k + 1]])
+            if hi > lo:
+                block = align(entry.read(columns), pl.Schema({c: self.schema[c] for c in columns}), entry.height)
+                texts = block.select(content_text(columns)).to_series()
+                out.append(texts.gather(rows[lo:hi] - bounds[k]))
+        return pl.concat(out) if out else pl.Series(dtype=pl.String)
+
+    def release(self) -> None:
+        """Free the blocks' memory and files (entries shared with a chain are freed with it)."""
+        for entry in self.entries:
+            self.spill.release(entry)
+        self.entries = []
+        self._schema = None

@@ -1,0 +1,140 @@
+"""The engine runs steps over blocks and spills between passes: results must not depend on either.
+
+A run with many tiny blocks, every block spilled to disk, must give the version (id, rows, rejects,
+quarantine) of a run holding everything in one block; spill files never outlive a run, a full disk
+is a clear error, and a killed run leaves no version.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from assay.curate.config import CurateConfig
+from assay.curate.pipeline import curate
+from assay.errors import StorageError
+from assay.workspace import Workspace, staging_leftovers
+from tests.conftest import write_jsonl
+
+WORDS = ["river", "stone", "lamp", "garden", "winter", "bread", "violin", "cotton", "orbit", "meadow", "ladder", "copper", "signal", "harbor", "pencil"]
+
+
+def _corpus(tmp_path: Path) -> list[Path]:
+    """Two files of different shapes with exact and near copies, PII, repeats, input splits and bad lines."""
+    rng = random.Random(7)
+
+    def sentence(n: int) -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(n)) + " and then the day was over."
+
+    texts = [{"text": f"{sentence(30)}\n\n{sentence(20)}"} for _ in range(60)]
+    texts += [dict(texts[i]) for i in range(0, 60, 9)]  # exact copies (repeats: occurrence > 0)
+    texts += [{"text": t["text"].replace("the day", "a day", 1)} for t in texts[:8]]  # near copies
+    texts += [{"text": f"Write to ann.lee@example.org about {sentence(12)}"}, {"text": "spam " * 12}]
+    rng.shuffle(texts)
+    chats = [{"messages": [{"role": "user", "content": f"Q{i}: {sentence(8)}"},
+                           {"role": "assistant", "content": sentence(25)}], "split": rng.choice(["train", "test", None])}
+             for i in range(40)]
+    chats += [dict(chats[i]) for i in range(0, 40, 7)]
+    return [
+        write_jsonl(tmp_path / "raw" / "texts.jsonl", texts, extra_lines={3: "{broken", 50: "[1, 2]"}),
+        write_jsonl(tmp_path / "raw" / "chats.jsonl", chats, extra_lines={10: '{"messages": 5}'}),
+    ]
+
+
+def _run(tmp_path: Path, name: str, files: list[Path], cfg: CurateConfig):
+    ws, _ = Workspace.init(tmp_path / name)
+    return ws, curate(ws, files, cfg)
+
+
+CONFIGS = {
+    "default": {},
+    "longest_stratified": {"near_dedup": {"keep": "longest"}, "split": {"stratify_by": "source"}},
+    "flag_resplit": {"near_dedup": {"action": "flag"}, "split": {"input_splits": "resplit"}, "exact_dedup": {"casefold": True}},
+}
+
+
+@pytest.mark.parametrize("options", CONFIGS.values(), ids=list(CONFIGS))
+def test_tiny_spilled_blocks_give_the_version_of_one_block(tmp_path: Path, options: dict) -> None:
+    files = _corpus(tmp_path)
+    one = CurateConfig.model_validate({**options, "read": {"chunk_rows": 100_000}})
+    tiny = CurateConfig.model_validate({**options, "read": {"chunk_rows": 7}, "memory_mb": 0})
+    ws_a, a = _run(tmp_path, "one", files, one)
+    ws_b, b = _run(tmp_path, "tiny", files, tiny)
+    _, held = _run(tmp_path, "held", files, tiny.model_copy(update={"memory_mb": 4096}))
+    assert a.counts["read"] > 100 and a.counts["rejected"] > 10 and a.counts["quarantined"] == 3
+    # chunk_rows is part of the recorded config (so of the id); memory_mb is not, and neither changes a row
+    assert b.version_id == held.version_id
+    assert b.write.version.manifest["digests"] == a.write.version.manifest["digests"]
+    for part in ("data", "rejects", "quarantine"):
+        assert getattr(b.write.version, part)().collect().equals(getattr(a.write.version, part)().collect())
+    assert [s["removed"] for s in b.counts["steps"]] == [s["removed"] for s in a.counts["steps"]]
+    assert staging_leftovers(ws_b.layout) == [] and not list(ws_b.layout.tmp.glob("*"))
+
+
+def test_blocks_spill_to_disk_beyond_the_memory_budget(tmp_path: Path, monkeypatch) -> None:
+    written: list[Path] = []
+    real = pl.DataFrame.write_ipc
+    monkeypatch.setattr(pl.DataFrame, "write_ipc", lambda self, path, **kw: (written.append(Path(path)), real(self, path, **kw))[1])
+    _run(tmp_path, "ws", _corpus(tmp_path), CurateConfig.model_validate({"read": {"chunk_rows": 10}, "memory_mb": 0}))
+    assert len(written) > 20 and all(p.name.startswith("part-") for p in written)
+    assert not any(p.exists() for p in written)  # removed with the run
+
+
+def test_a_full_disk_while_spilling_is_a_clear_error_and_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
+    real, calls = pl.DataFrame.write_ipc, []
+
+    def write_ipc(self, path, **kw):
+        calls.append(path)
+        if len(calls) > 3:  # the disk fills on the fourth spill, half-way through a file
+            Path(path).write_bytes(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, path, **kw)
+
+    monkeypatch.setattr(pl.DataFrame, "write_ipc", write_ipc)
+    ws, _ = Workspace.init(tmp_path / "ws")
+    with pytest.raises(StorageError, match="disk filled while spilling") as err:
+        curate(ws, _corpus(tmp_path), CurateConfig.model_validate({"read": {"chunk_rows": 10}, "memory_mb": 0}))
+    assert "no version was written" in str(err.value) and err.value.hint
+    assert ws.datasets.list() == [] and not list(ws.layout.tmp.glob("*"))
+
+
+KILL_AFTER_SPILLS = """
+import os, signal, sys
+import polars as pl
+from assay.curate.config import CurateConfig
+from assay.curate.pipeline import curate
+from assay.workspace import Workspace
+
+real, seen = pl.DataFrame.write_ipc, []
+def write_then_die(self, path, **kw):
+    seen.append(path)
+    if len(seen) == 12:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(self, path, **kw)
+pl.DataFrame.write_ipc = write_then_die
+ws = Workspace.open(sys.argv[1])
+curate(ws, sys.argv[2:], CurateConfig.model_validate({"read": {"chunk_rows": 10}, "memory_mb": 0}))
+"""
+
+
+def test_a_run_killed_while_spilling_leaves_no_version_and_doctor_removes_its_files(tmp_path: Path) -> None:
+    files = _corpus(tmp_path)
+    ws, _ = Workspace.init(tmp_path / "ws")
+    proc = subprocess.run([sys.executable, "-c", KILL_AFTER_SPILLS, str(ws.root), *map(str, files)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    assert proc.returncode == -9, proc.stderr
+    ws = Workspace.open(ws.root)
+    assert ws.datasets.list() == []
+    leftovers = staging_leftovers(ws.layout)
+    assert len(leftovers) == 1 and list(leftovers[0].glob("part-*.arrow"))
+    done = subprocess.run([sys.executable, "-m", "assay", "doctor", "--workspace", str(ws.root), "--json"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert staging_leftovers(ws.layout) == [] and not leftovers[0].exists()
