@@ -7,8 +7,14 @@ are whole-process (interpreter start, imports, reading, every step, writing the 
 The baseline is the smallest size in the same command: the last column is how time per document
 grows relative to it (1.0 = linear scaling).
 
+Sizes above 1M are written in independent blocks of 1M documents (each with its own 10 % planted
+near-duplicates), so the generator itself needs no more memory at 10M than at 1M.
+
     .venv/bin/python bench/curate.py                       # 10k, 100k, 1M
     .venv/bin/python bench/curate.py --sizes 10000 100000
+    .venv/bin/python bench/curate.py --sizes 1000000 --baseline 8256357   # the same sizes with an older commit too
+    .venv/bin/python bench/curate.py --sizes 100000 --steps near_dedup --datasketch  # the runner's own overhead
+    .venv/bin/python bench/curate.py --sizes 10000000 --keep /tmp/corpus  # keep (and reuse) the corpus files
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,25 +30,40 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dedup import corpus  # noqa: E402  (the same corpus as the near-dedup benchmark)
+from dedup import corpus, timed_child  # noqa: E402  (the corpus of the near-dedup benchmark)
 
 ASSAY = Path(sys.executable).parent / "assay"
 
 
+BLOCK = 1_000_000
+
+
 def write_corpus(n: int, path: Path, seed: int) -> None:
-    docs, _ = corpus(n, seed)
+    """n documents as JSONL; above 1M, in blocks of 1M generated independently (seed + block)."""
     with path.open("w", encoding="utf-8") as fh:
-        for doc in docs:
-            fh.write(json.dumps({"text": doc}) + "\n")
+        for k, start in enumerate(range(0, n, BLOCK)):
+            docs, _ = corpus(min(BLOCK, n - start), seed + k)
+            fh.writelines(json.dumps({"text": doc}) + "\n" for doc in docs)
 
 
-def run_once(data: Path, workdir: Path) -> dict:
+def assay_command(tree: Path | None) -> tuple[list[str], dict]:
+    """How to run `assay`: this checkout's, or another commit's worktree on the same interpreter."""
+    if tree is None:
+        return [str(ASSAY)], dict(os.environ)
+    return [sys.executable, "-m", "assay"], {**os.environ, "PYTHONPATH": str(tree)}
+
+
+def run_once(data: Path, workdir: Path, tree: Path | None = None, steps: list[str] | None = None) -> dict:
     """One `assay curate run` in a fresh workspace; wall time and the child's own peak RSS."""
     ws = workdir / "ws"
-    subprocess.run([str(ASSAY), "init", str(ws), "--json"], check=True, capture_output=True)
+    shutil.rmtree(ws, ignore_errors=True)
+    cmd, env = assay_command(tree)
+    subprocess.run([*cmd, "init", str(ws), "--json"], check=True, capture_output=True, env=env)
+    if steps:
+        (ws / "assay.toml").write_text(f"[curate]\nsteps = {json.dumps(steps)}\n")
     start = time.perf_counter()
-    proc = subprocess.Popen([str(ASSAY), "curate", "run", str(data), "--workspace", str(ws), "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*cmd, "curate", "run", str(data), "--workspace", str(ws), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     out, err = proc.stdout.read(), proc.stderr.read()
@@ -49,28 +71,70 @@ def run_once(data: Path, workdir: Path) -> dict:
         raise SystemExit(f"assay curate run failed ({status}):\n{err}\n{out}")
     result = json.loads(out)
     return {"wall_s": wall, "peak_rss_gb": usage.ru_maxrss / 1024**2, "cpu_s": usage.ru_utime + usage.ru_stime,
-            "counts": result["counts"]}
+            "counts": result["counts"], "version": result["version"]}
+
+
+def worktree(ref: str, root: Path) -> Path:
+    """A checkout of `ref` (for the baseline engine), made with git worktree under root."""
+    path = root / f"tree-{ref}"
+    repo = Path(__file__).resolve().parent.parent
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "-f", str(path), ref], check=True, capture_output=True)
+    return path
+
+
+def datasketch_rate(data: Path, workdir: Path) -> float:
+    """docs/s of the plain datasketch loop (bench/dedup.py) on the same documents, in its own process."""
+    import polars as pl
+
+    texts = workdir / "texts.parquet"
+    pl.read_ndjson(data).select("text").write_parquet(texts)
+    wall, _, _ = timed_child("datasketch", str(texts), str(workdir / "ds.parquet"))
+    return pl.scan_parquet(texts).select(pl.len()).collect().item() / wall
+
+
+def report(label: str, n: int, r: dict, base: float) -> None:
+    per_doc = r["wall_s"] / n
+    steps = ", ".join(f"{s['step']} {s['seconds']:.1f}s" for s in r["counts"]["steps"])
+    print(f"{label:>10} {n:>11,} {r['wall_s']:>8.1f} {n / r['wall_s']:>9,.0f} {r['cpu_s']:>8.1f} {r['peak_rss_gb']:>12.2f} "
+          f"{r['counts']['kept']:>10,}  {per_doc / base:.2f}x  {r['version']}")
+    print(f"{'':>10} steps: {steps}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--baseline", metavar="REF", help="also run this git commit's engine on every size, right after ours")
+    parser.add_argument("--steps", nargs="+", help="run only these steps (e.g. near_dedup)")
+    parser.add_argument("--datasketch", action="store_true", help="also time the plain datasketch loop on each corpus")
+    parser.add_argument("--keep", type=Path, help="write the corpora here and reuse them on later runs")
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, load before: {os.getloadavg()[0]:.2f}")
     base_rate = None
-    print(f"{'docs':>10} {'wall s':>8} {'docs/s':>9} {'cpu s':>8} {'peak RSS GB':>12} {'kept':>9}  time/doc vs smallest")
-    for n in sorted(args.sizes):
-        with tempfile.TemporaryDirectory(prefix="assay-bench-") as tmp:
-            data = Path(tmp) / f"docs-{n}.jsonl"
-            write_corpus(n, data, args.seed)
-            r = run_once(data, Path(tmp))
-        per_doc = r["wall_s"] / n
-        base_rate = base_rate or per_doc
-        steps = ", ".join(f"{s['step']} {s['seconds']:.1f}s" for s in r["counts"]["steps"])
-        print(f"{n:>10,} {r['wall_s']:>8.1f} {n / r['wall_s']:>9,.0f} {r['cpu_s']:>8.1f} {r['peak_rss_gb']:>12.2f} "
-              f"{r['counts']['kept']:>9,}  {per_doc / base_rate:.2f}x")
-        print(f"{'':>10} steps: {steps}")
+    print(f"{'engine':>10} {'docs':>11} {'wall s':>8} {'docs/s':>9} {'cpu s':>8} {'peak RSS GB':>12} {'kept':>10}  time/doc vs first  version")
+    with tempfile.TemporaryDirectory(prefix="assay-bench-") as tmp:
+        root = Path(tmp)
+        tree = worktree(args.baseline, root) if args.baseline else None
+        for n in sorted(args.sizes):
+            folder = args.keep or root
+            folder.mkdir(parents=True, exist_ok=True)
+            data = folder / f"docs-{n}-seed{args.seed}.jsonl"
+            if not data.exists():
+                write_corpus(n, data, args.seed)
+            r = run_once(data, root, steps=args.steps)
+            base_rate = base_rate or r["wall_s"] / n
+            report("this", n, r, base_rate)
+            if tree is not None:
+                b = run_once(data, root, tree, steps=args.steps)
+                report(args.baseline[:10], n, b, base_rate)
+                print(f"{'':>10} this / {args.baseline[:10]}: time {r['wall_s'] / b['wall_s']:.2f}x, peak RSS "
+                      f"{r['peak_rss_gb'] / b['peak_rss_gb']:.2f}x, same version: {r['version'] == b['version']}")
+            if args.datasketch:
+                rate = datasketch_rate(data, root)
+                print(f"{'datasketch':>10} {n:>11,} {n / rate:>8.1f} {rate:>9,.0f}  (plain loop, near-dedup only; "
+                      f"this run is {n / r['wall_s'] / rate:.1f}x its rate)")
+        if tree is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], capture_output=True)
 
 
 if __name__ == "__main__":

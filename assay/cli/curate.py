@@ -77,6 +77,8 @@ def run(
         def progress(event: str, info: dict) -> None:
             if event == "read":
                 bar.update(task, description=f"reading {escape(info['source'])}: {info['rows']:,} rows, {info['quarantined']:,} quarantined")
+            elif event == "write":
+                bar.update(task, description=f"writing the version ({info['rows']:,} rows)")
             else:
                 bar.update(task, description=f"step {info['step']} on {info['rows']:,} rows")
 

@@ -24,7 +24,7 @@ from assay.curate.spill import Parts, Spill
 from assay.curate.steps import REGISTRY, StepContext
 from assay.curate.steps.base import DECISION_COLUMNS, DETAIL, DUPLICATE_OF, REASON, CorpusInput
 from assay.errors import InputError
-from assay.schema import CONTENT_DTYPES, ID, QUARANTINE_SCHEMA, SOURCE, content_columns, content_text
+from assay.schema import CONTENT_DTYPES, ID, QUARANTINE_SCHEMA, SOURCE, content_columns
 from assay.store.blocks import align
 
 Progress = Callable[[str, dict], None]
@@ -124,26 +124,31 @@ class _Run:
     rejects: dict[str, Parts]
     stats: dict[str, StepStats]
 
-    def step(self, name: str, block: pl.DataFrame, text: pl.Series, fn: Callable[[pl.DataFrame], pl.DataFrame]) -> tuple[pl.DataFrame, pl.Series]:
-        """Run one step on one block; removed rows become rejects. Returns the block and its content text."""
+    def step(self, name: str, block: pl.DataFrame, fn: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+        """Run one step on one block; removed rows become rejects."""
         st, t0 = self.stats[name], time.perf_counter()
         out = fn(block)
-        after = self._text(out)
-        changed = text.ne_missing(after)
+        changed = self._changed(block, out)
         st.rows_in += block.height
         if REGISTRY[name].is_filter:
             out, rej, drop = _split(out, name)
             self.rejects[name].append(rej)
             for reason, n in rej.group_by("reason").len().iter_rows():
                 st.removed[reason] = st.removed.get(reason, 0) + n
-            after, changed = after.filter(~drop), changed.filter(~drop)
+            changed = changed.filter(~drop)
         st.rows_out += out.height
         st.changed += int(changed.sum())
         st.seconds += time.perf_counter() - t0
-        return out, after
+        return out
 
-    def _text(self, block: pl.DataFrame) -> pl.Series:
-        return block.select(content_text(self.ctx.content_columns)).to_series()
+    def _changed(self, before: pl.DataFrame, after: pl.DataFrame) -> pl.Series:
+        """Per row, whether the step rewrote any of its content columns."""
+        cols = [c for c in self.ctx.content_columns if c in before.columns and c in after.columns]
+        if not cols or before.height == 0:
+            return pl.Series([False] * before.height, dtype=pl.Boolean)
+        return pl.DataFrame({c: before.get_column(c).ne_missing(after.get_column(c)) for c in cols}).select(
+            pl.any_horizontal(cols)
+        ).to_series()
 
     def row_step(self, name: str) -> Callable[[pl.DataFrame], pl.DataFrame]:
         step, cfg = REGISTRY[name], self.cfg.step_config(name)
@@ -199,16 +204,15 @@ def _pass(
         if src is not None:
             block = _final_ids(block, start, src, k in src.recompute)
             start += block.height
-        text = run._text(block)
         if pending is not None:
             name, decisions = pending
             part = decisions.slice(offset, block.height)
             offset += block.height
             merge = REGISTRY[name].corpus.merge  # type: ignore[union-attr]
-            block, text = run.step(name, block, text, lambda b, part=part, merge=merge: merge(b, part))
+            block = run.step(name, block, lambda b, part=part, merge=merge: merge(b, part))
         for name in row_steps:
             run.progress("step", {"step": name, "rows": run.stats[name].rows_in + block.height})
-            block, text = run.step(name, block, text, run.row_step(name))
+            block = run.step(name, block, run.row_step(name))
         if spec is not None and corpus is not None:
             t0 = time.perf_counter()
             keys.append(spec.keys(block, run.cfg.step_config(corpus), run.ctx))
