@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from assay.errors import ConfigError
 from assay.schema import QUARANTINE_SCHEMA, REJECT_SCHEMA
@@ -56,11 +57,19 @@ def _or_empty(frame: pl.DataFrame | Blocks | None, schema: dict) -> Blocks:
 
 
 def _write_parquet(blocks: Blocks, path: Path) -> None:
-    """zstd Parquet; blocks that are not one DataFrame stream through Polars' sink (bounded memory)."""
+    """zstd Parquet, a block (row group) at a time for blocks; I/O errors surface as OSError."""
     if isinstance(blocks, FrameBlocks):
         blocks.df.write_parquet(path, compression="zstd")
-    else:
-        blocks.lazy().sink_parquet(path, compression="zstd")
+        return
+    writer = None
+    try:
+        for block in blocks.frames():
+            table = block.to_arrow()
+            writer = writer or pq.ParquetWriter(path, table.schema, compression="zstd")
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def version_id(kind: str, parents: list[str], config_hash: str, digests: dict[str, str]) -> str:

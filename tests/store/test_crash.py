@@ -115,20 +115,20 @@ def test_a_full_disk_publishes_nothing_and_says_so(ws, tmp_path, monkeypatch):
     import errno
     import json
 
-    import polars as pl
     from typer.testing import CliRunner
 
     from assay.cli import app
+    from assay.store import datasets
     from tests.conftest import sentence, write_jsonl
 
-    real_write = pl.DataFrame.write_parquet
+    real_write = datasets._write_parquet
 
-    def full_disk(self, path, *args, **kwargs):
+    def full_disk(blocks, path):
         if str(path).endswith("data.parquet"):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return real_write(self, path, *args, **kwargs)
+        return real_write(blocks, path)
 
-    monkeypatch.setattr(pl.DataFrame, "write_parquet", full_disk)
+    monkeypatch.setattr(datasets, "_write_parquet", full_disk)
     data = write_jsonl(tmp_path / "in.jsonl", [{"text": sentence(i)} for i in range(20)])
     got = CliRunner().invoke(app, ["-w", str(ws.root), "--json", "curate", "run", str(data)])
     assert got.exit_code == 2, got.output
