@@ -32,7 +32,7 @@ class CurateConfig(BaseModel):
     strict: bool = Field(False, description="Fail (exit 2) instead of quarantining malformed input rows.")
     # Excluded from dumps: how rows are held changes no result, so it must not change version ids.
     memory_mb: int = Field(
-        1024,
+        512,
         ge=0,
         exclude=True,
         description="Rows held in memory between passes before the run spills them to disk (MiB); with "

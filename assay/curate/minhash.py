@@ -90,9 +90,9 @@ class MinHashConfig(BaseModel):
 
 @dataclass(frozen=True)
 class _Graph:
-    """Verified near-duplicate edges between rows, and the shingles they were measured on."""
+    """Verified near-duplicate edges between rows, and the texts they were measured on."""
 
-    shingles: Shingles
+    texts: _CandidateTexts
     i: np.ndarray
     j: np.ndarray
     similarity: np.ndarray
@@ -232,23 +232,40 @@ def _near_duplicate_graph(keys: DocKeys, texts_of: TextsOf, cfg: MinHashConfig, 
     i, j = _lsh_candidates(keys.bands, np.flatnonzero(first == rows), keys.key)
     i, j = i[j >= n_old], j[j >= n_old]
     copies = np.flatnonzero((first != rows) & (rows >= n_old))
-    shingles = _shingles(texts_of, np.concatenate([i, j, copies, first[copies]]), cfg)
-    sim = jaccard(shingles, i, j)
+    texts = _CandidateTexts(texts_of, np.concatenate([i, j, copies, first[copies]]), cfg)
+    sim = texts.jaccard(i, j)
     if cfg.verify:
         i, j, sim = i[sim >= cfg.threshold], j[sim >= cfg.threshold], sim[sim >= cfg.threshold]
     return _Graph(
-        shingles,
+        texts,
         np.concatenate([i, first[copies]]),
         np.concatenate([j, copies]),
         np.concatenate([sim, np.ones(len(copies))]),
     )
 
 
-def _shingles(texts_of: TextsOf, rows: np.ndarray, cfg: MinHashConfig) -> Shingles:
-    """Shingles of the given rows, reading only their texts."""
-    rows = np.unique(rows)
-    found = shingles_of(texts_of(rows), np.arange(len(rows)), kind=cfg.shingle, n=cfg.ngram)
-    return Shingles(rows, found.hashes, found.offsets)
+# Pairs whose shingles are held at once: shingles take ~1.4x their text, so verifying every candidate
+# of a 10M-document corpus at once would need gigabytes; a batch of 25k pairs needs ~200 MB.
+VERIFY_BATCH = 25_000
+
+
+class _CandidateTexts:
+    """The texts of the rows in candidate pairs, read once; Jaccard measured a batch of pairs at a time."""
+
+    def __init__(self, texts_of: TextsOf, rows: np.ndarray, cfg: MinHashConfig) -> None:
+        self.rows = np.unique(rows)
+        self.texts = texts_of(self.rows)
+        self.cfg = cfg
+
+    def jaccard(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """True Jaccard of the shingle sets of rows i[k] and j[k] (row indices of the corpus)."""
+        parts = [self._batch(i[s : s + VERIFY_BATCH], j[s : s + VERIFY_BATCH]) for s in range(0, len(i), VERIFY_BATCH)]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def _batch(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        rows = np.unique(np.concatenate([i, j]))
+        found = shingles_of(self.texts, np.searchsorted(self.rows, rows), kind=self.cfg.shingle, n=self.cfg.ngram)
+        return jaccard(Shingles(rows, found.hashes, found.offsets), i, j)
 
 
 def _first_copy(keys: DocKeys) -> np.ndarray:
@@ -330,7 +347,7 @@ def _similarity(graph: _Graph, rows: np.ndarray, targets: np.ndarray) -> np.ndar
         .astype(np.float64)
     )
     missing = np.isnan(sim)
-    sim[missing] = jaccard(graph.shingles, rows[missing], targets[missing])
+    sim[missing] = graph.texts.jaccard(rows[missing], targets[missing])
     return sim
 
 

@@ -140,7 +140,7 @@ def run_steps(
     rows: pl.DataFrame, cfg: CurateConfig, progress: Progress = _noop, extra: dict | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, list[StepStats]]:
     """The configured steps on rows already read (with ids), in memory: kept rows, rejects, stats."""
-    spill = Spill(Path("."), budget_bytes=2**62)  # never spills
+    spill = Spill(Path("."), budget_bytes=0, unbounded=True)  # never spills
     parts = spill.parts()
     parts.append(rows)
     src = Ingested(parts, spill.parts(), rows.schema, pl.DataFrame(schema={"_pos": pl.Int64, "_n": pl.Int64}), set())

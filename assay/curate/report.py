@@ -19,24 +19,29 @@ EXAMPLE_CHARS = 300
 BINS = 20
 
 
-def _text(frame: pl.DataFrame) -> pl.Series:
-    return frame.select(content_text(content_columns(frame.schema))).to_series()
+def _text(schema: pl.Schema) -> pl.Expr:
+    return content_text(content_columns(schema))
 
 
-def _examples(rejects: pl.DataFrame) -> dict[str, list[dict]]:
+def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
+    """Versions can be larger than memory: queries read only the columns they use, streaming."""
+    return lf.collect(engine="streaming")
+
+
+def _examples(rejects: pl.LazyFrame) -> dict[str, list[dict]]:
     """A few rejected rows per (step, reason), with their detail and what they duplicated."""
-    if rejects.height == 0:
-        return {}
-    texts = _text(rejects).str.slice(0, EXAMPLE_CHARS)
-    frame = rejects.select(
+    schema = rejects.collect_schema()
+    first = pl.int_range(pl.len()).over("step", "reason") < EXAMPLES_PER_REASON
+    frame = _collect(rejects.filter(first).select(
         "step",
         "reason",
         ID,
-        *(pl.col(c) for c in ("detail", "duplicate_of", "source", "source_line") if c in rejects.columns),
-    ).with_columns(texts.alias("text"))
+        *(pl.col(c) for c in ("detail", "duplicate_of", "source", "source_line") if c in schema),
+        _text(schema).str.slice(0, EXAMPLE_CHARS).alias("text"),
+    ))
     out: dict[str, list[dict]] = {}
     for (step, reason), group in frame.group_by("step", "reason", maintain_order=True):
-        out[f"{step}: {reason}"] = group.head(EXAMPLES_PER_REASON).to_dicts()
+        out[f"{step}: {reason}"] = group.to_dicts()
     return out
 
 
@@ -54,18 +59,24 @@ def _histogram(values: np.ndarray, bins: int = BINS) -> dict:
     }
 
 
-def _distributions(data: pl.DataFrame) -> dict[str, dict]:
-    dists = {"chars": _histogram(_text(data).str.len_chars().to_numpy().astype(float))}
-    for col in sorted(c for c in data.columns if c.startswith("q_") and data.schema[c].is_numeric()):
-        dists[col] = _histogram(data.get_column(col).cast(pl.Float64).to_numpy())
-    return dists
+def _distributions(data: pl.LazyFrame) -> dict[str, dict]:
+    """A histogram per signal, one column in memory at a time."""
+    schema = data.collect_schema()
+    columns = {"chars": _text(schema).str.len_chars()}
+    columns |= {c: pl.col(c) for c in sorted(c for c in schema if c.startswith("q_") and schema[c].is_numeric())}
+    return {
+        name: _histogram(_collect(data.select(expr.cast(pl.Float64).alias(name))).to_series().to_numpy())
+        for name, expr in columns.items()
+    }
 
 
-def _clusters(rejects: pl.DataFrame) -> dict:
+def _clusters(rejects: pl.LazyFrame) -> dict:
     """Sizes of duplicate clusters (a kept row plus the rows that copied it), as size → count."""
-    if "duplicate_of" not in rejects.columns or rejects.height == 0:
+    if "duplicate_of" not in rejects.collect_schema():
         return {"clusters": 0, "sizes": {}}
-    sizes = rejects.drop_nulls("duplicate_of").group_by("duplicate_of").len().get_column("len") + 1
+    sizes = _collect(rejects.drop_nulls("duplicate_of").group_by("duplicate_of").len()).get_column("len") + 1
+    if sizes.len() == 0:
+        return {"clusters": 0, "sizes": {}}
     hist = sizes.value_counts().sort(sizes.name)
     return {
         "clusters": sizes.len(),
@@ -77,16 +88,11 @@ def _clusters(rejects: pl.DataFrame) -> dict:
 def build_report(version) -> dict:
     """Everything a curator needs to trust a version, as plain JSON-able data."""
     m = version.manifest
-    data, rejects, quarantine = (
-        version.data().collect(),
-        version.rejects().collect(),
-        version.quarantine().collect(),
-    )
-    pii = {
-        c: int(data.get_column(c).cast(pl.Int64).sum())
-        for c in data.columns
-        if c.startswith("pii_") and data.schema[c].is_numeric()
-    }
+    data, rejects, quarantine = version.data(), version.rejects(), version.quarantine()
+    schema = data.collect_schema()
+    pii_columns = [c for c in schema if c.startswith("pii_") and schema[c].is_numeric()]
+    pii = _collect(data.select(pl.col(c).cast(pl.Int64).sum() for c in pii_columns)).to_dicts()[0] if pii_columns else {}
+    splits = _collect(data.group_by(SPLIT).len().sort(SPLIT)) if SPLIT in schema else None
     return {
         "version": version.id,
         "kind": m["kind"],
@@ -94,13 +100,13 @@ def build_report(version) -> dict:
         "config_hash": m["config_hash"],
         "counts": m.get("counts", {}),
         "examples": _examples(rejects),
-        "quarantine_examples": quarantine.head(EXAMPLES_PER_REASON * 2)
-        .with_columns(pl.col("raw").str.slice(0, EXAMPLE_CHARS))
-        .to_dicts(),
+        "quarantine_examples": _collect(
+            quarantine.head(EXAMPLES_PER_REASON * 2).with_columns(pl.col("raw").str.slice(0, EXAMPLE_CHARS))
+        ).to_dicts(),
         "distributions": _distributions(data),
         "duplicates": _clusters(rejects),
-        "splits": dict(data.group_by(SPLIT).len().sort(SPLIT).iter_rows()) if SPLIT in data.columns else {},
-        "pii_kept_rows": pii,
+        "splits": dict(splits.iter_rows()) if splits is not None else {},
+        "pii_kept_rows": {c: int(v or 0) for c, v in pii.items()},
     }
 
 

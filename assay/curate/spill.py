@@ -9,6 +9,7 @@ fills while spilling is a clear error naming the folder.
 from __future__ import annotations
 
 import errno
+import io
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,11 +24,17 @@ from assay.store.blocks import align, union_schema
 
 
 class Spill:
-    """One run's spill folder and the memory budget its parts share."""
+    """One run's spill folder and the memory budget its parts share.
 
-    def __init__(self, root: Path, budget_bytes: int) -> None:
+    Blocks held within the budget are kept as Arrow IPC bytes, not as frames: a frame can pin buffers
+    far larger than its rows (string views into the buffers a step read from), so only serialised
+    bytes make the budget a real bound. `unbounded` keeps frames as they are (small in-memory runs).
+    """
+
+    def __init__(self, root: Path, budget_bytes: int, *, unbounded: bool = False) -> None:
         self.root = root
         self.budget = budget_bytes
+        self.unbounded = unbounded
         self.held = 0
         self._files = 0
 
@@ -36,10 +43,14 @@ class Spill:
 
     def keep(self, df: pl.DataFrame) -> _Entry:
         """Hold `df` in memory while the budget allows, else write it to a file."""
-        size = int(df.estimated_size())
-        if self.held + size <= self.budget:
-            self.held += size
-            return _Entry(df.height, df.schema, frame=df, size=size)
+        if self.unbounded:
+            return _Entry(df.height, df.schema, frame=df)
+        if self.held + df.estimated_size() <= self.budget:
+            buffer = io.BytesIO()
+            df.write_ipc(buffer, compression="uncompressed")
+            data = buffer.getvalue()
+            self.held += len(data)
+            return _Entry(df.height, df.schema, data=data, size=len(data))
         self._files += 1
         path = self.root / f"part-{self._files:06d}.arrow"
         try:
@@ -50,9 +61,8 @@ class Spill:
         return _Entry(df.height, df.schema, path=path)
 
     def release(self, entry: _Entry) -> None:
-        if entry.frame is not None:
-            self.held -= entry.size
-            entry.frame = None
+        self.held -= entry.size
+        entry.frame, entry.data, entry.size = None, None, 0
         if entry.path is not None:
             entry.path.unlink(missing_ok=True)
 
@@ -76,6 +86,7 @@ class _Entry:
     height: int
     schema: pl.Schema
     frame: pl.DataFrame | None = None
+    data: bytes | None = None
     path: Path | None = None
     size: int = 0
 
@@ -85,11 +96,13 @@ class _Entry:
             return pl.DataFrame()
         if self.frame is not None:
             return self.frame if cols is None else self.frame.select(cols)
+        if self.data is not None:
+            return pl.read_ipc(io.BytesIO(self.data), columns=cols)
         assert self.path is not None
         return pl.read_ipc(self.path, columns=cols)
 
     def lazy(self) -> pl.LazyFrame:
-        return self.frame.lazy() if self.frame is not None else pl.scan_ipc(self.path)
+        return pl.scan_ipc(self.path) if self.path is not None else self.read().lazy()
 
 
 class Parts:

@@ -344,3 +344,15 @@ def test_keys_of_blocks_are_the_keys_of_the_whole():
     blocks = DocKeys.concat([doc_keys(texts.slice(s, 13), MinHashConfig()) for s in range(0, 50, 13)])
     for name in ("key", "key2", "length", "bands"):
         assert np.array_equal(getattr(whole, name), getattr(blocks, name))
+
+
+def test_verifying_candidates_in_small_batches_changes_nothing(monkeypatch):
+    """Candidates are verified a batch of pairs at a time (bounded memory); the batch size must not matter."""
+    from assay.curate import minhash
+
+    rows = [f"the {w} cat sat on the mat near the {w} door today" for w in ["red", "blue", "red", "green"]] * 6
+    rows += ["completely different words here and there", "the red cat sat on the mat near the red door"]
+    expected = near_duplicates(rows, MinHashConfig(threshold=0.5, ngram=2))
+    assert expected["keep"].sum() < len(rows) - 10  # many pairs to verify
+    monkeypatch.setattr(minhash, "VERIFY_BATCH", 3)
+    assert near_duplicates(rows, MinHashConfig(threshold=0.5, ngram=2)).equals(expected)

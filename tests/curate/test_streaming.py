@@ -81,7 +81,13 @@ def test_tiny_spilled_blocks_give_the_version_of_one_block(tmp_path: Path, optio
 def test_blocks_spill_to_disk_beyond_the_memory_budget(tmp_path: Path, monkeypatch) -> None:
     written: list[Path] = []
     real = pl.DataFrame.write_ipc
-    monkeypatch.setattr(pl.DataFrame, "write_ipc", lambda self, path, **kw: (written.append(Path(path)), real(self, path, **kw))[1])
+
+    def write_ipc(self, target, **kw):
+        if isinstance(target, str | Path):  # a spill file, not a block held in memory as bytes
+            written.append(Path(target))
+        return real(self, target, **kw)
+
+    monkeypatch.setattr(pl.DataFrame, "write_ipc", write_ipc)
     _run(tmp_path, "ws", _corpus(tmp_path), CurateConfig.model_validate({"read": {"chunk_rows": 10}, "memory_mb": 0}))
     assert len(written) > 20 and all(p.name.startswith("part-") for p in written)
     assert not any(p.exists() for p in written)  # removed with the run
