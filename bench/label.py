@@ -264,7 +264,8 @@ def run(args: argparse.Namespace, root: Path) -> dict:
         database_url, drop = pg_database(python, root, keep=args.home is not None)
     info = start_server(home, port=procs.free_port(), database_url=database_url, redis_url=redis, venv_dir=venv,
                         progress=None)
-    results: dict = {"server": {"database": args.database, "startup_s": info.startup_seconds, "cores": os.cpu_count()}}
+    results: dict = {"server": {"database": args.database, "startup_s": info.startup_seconds, "cores": os.cpu_count(),
+                                "vector_warm_s": wait_vector_warm(home)}}
     try:
         if args.push:
             print(f"pushing {args.push:,} rows (vectors: {args.vectors}) ...", file=sys.stderr, flush=True)
@@ -277,6 +278,17 @@ def run(args: argparse.Namespace, root: Path) -> dict:
         if drop:
             _pg_admin(python, os.environ.get("ASSAY_TEST_PG_URL", DEFAULT_PG), f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)')
     return results
+
+
+def wait_vector_warm(home: Path, timeout: float = 300) -> float | None:
+    """Seconds from the server being ready until its vector-cache warm-up (started with it) is done, so the
+    timings below measure queries, not queries competing with the warm-up; None: no warm-up logged."""
+    log, began = home / "logs" / "server.log", time.perf_counter()
+    while time.perf_counter() - began < timeout:
+        if "assay: vector cache " in log.read_text(errors="replace"):
+            return round(time.perf_counter() - began, 2)
+        time.sleep(0.1)
+    return None
 
 
 def search_part(args: argparse.Namespace, info, home: Path) -> dict:

@@ -130,7 +130,36 @@ def serve(port: int) -> None:
     print("assay: database ready", flush=True)
     from argilla_server import app
 
-    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+    )
+    server.config.setup_event_loop()  # what uvicorn.run does before asyncio.run (uvloop when installed)
+    asyncio.run(_serve_warming(server))
+
+
+async def _serve_warming(server) -> None:
+    """Serve, and meanwhile fill the similarity cache, so a curator's first similarity query finds it
+    ready (ASSAY_VECTOR_WARM=0 leaves it to that query)."""
+    warming = None
+    if os.environ.get("ASSAY_VECTOR_WARM", "1") != "0":
+        warming = asyncio.create_task(_warm_vectors())
+    else:
+        print("assay: vector cache warm-up off", flush=True)
+    try:
+        await server.serve()
+    finally:
+        if warming is not None:
+            warming.cancel()
+
+
+async def _warm_vectors() -> None:
+    engine = sys.modules["assay_argilla_engine"]
+    try:
+        blocks, vectors = await engine.warm_vector_cache()
+    except Exception as error:  # noqa: BLE001 (the first similarity query fills the cache instead)
+        print(f"assay: vector cache not warmed: {error!r}", flush=True)
+        return
+    print(f"assay: vector cache warm ({blocks} blocks, {vectors} vectors)", flush=True)
 
 
 def drop_ui_copy() -> None:

@@ -7,7 +7,6 @@ where "pending" means no response by that user, or by anyone when unscoped).
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from argilla_server.enums import (
@@ -28,9 +27,23 @@ from argilla_server.search_engine.base import (
     SuggestionFilterScope,
     TermsFilter,
 )
-from sqlalchemy import and_, false, literal, literal_column, not_, or_, select, true
+from sqlalchemy import (
+    and_,
+    distinct,
+    false,
+    func,
+    intersect,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
+from . import metaindex
 from .jsonsql import Elements
 from .schema import RECORD_COLUMNS, DatasetQuery
 from .values import as_datetime, as_float, as_uuid, in_range, text_bound
@@ -87,45 +100,42 @@ def _record(filter: Filter, prop: str) -> ColumnElement:
 
 
 def _metadata(q: DatasetQuery, filter: Filter, name: str) -> ColumnElement:
+    """Through the metadata index (``metaindex.py``): no record's JSON is read."""
+    ids = _metadata_ids(q, filter, name)
+    return false() if ids is None else Record.id.in_(ids)
+
+
+def _metadata_ids(q: DatasetQuery, filter: Filter, name: str) -> Select | None:
     kind = q.schema.metadata.get(name)
     if kind is None:
-        return false()
+        return None
     numeric = kind != MetadataPropertyType.terms
-    if q.json.postgresql:
-        predicate = _jsonpath_predicate(filter, numeric=numeric)
-        if predicate is not None:
-            return q.json.pg_any_element(Record.metadata_, (name,), *predicate)
-    elements = q.json.elements(Record.metadata_, (name,))
-    return _match_elements(elements, filter, numeric=numeric)
+    return metaindex.record_ids(q.dataset_id, name, filter, numeric=numeric, postgresql=q.json.postgresql)
 
 
-def _jsonpath_predicate(filter: Filter, *, numeric: bool) -> tuple[str, dict[str, Any]] | None:
-    """The filter as a jsonpath predicate on one element ``@`` and its variables (PostgreSQL metadata).
+def metadata_count(q: DatasetQuery, filter: Filter | None) -> Select | None:
+    """The count of the records passing a filter made of metadata leaves only, read from the metadata index
+    alone; None for any other filter.
 
-        Terms on a terms property match strings exactly, and numbers or booleans by value (the unnesting path
-        compares their JSON text: 3.0 would not match "3" there). None (left to that path): no term, no bound,
-    or an unparsable bound, which all match nothing or everything there.
+    Why: those records are the distinct record ids of the index rows that pass (ANDed leaves intersect);
+    counting them there skips a semi-join with the dataset's records, which cost more than the whole count
+    (90k of 100k records: SQLite 155 -> 22 ms, PostgreSQL 75 -> 45 ms).
     """
-    if isinstance(filter, TermsFilter):
-        if numeric:
-            values: list[Any] = [n for n in map(as_float, filter.values) if n is not None]
-        else:
-            values = [str(v) for v in filter.values]
-            values += [n for n in map(as_float, values) if n is not None]
-            values += [v == "true" for v in values if v in ("true", "false")]
-        variables = {f"v{i}": value for i, value in enumerate(values)}
-        return (" || ".join(f"@ == ${name}" for name in variables), variables) if variables else None
-    parse = as_float if numeric else text_bound
-    clauses, variables = [], {}
-    for bound, op, name in ((filter.ge, ">=", "ge"), (filter.le, "<=", "le")):
-        if bound is None:
-            continue
-        parsed = parse(bound)
-        if parsed is None:
-            return None
-        clauses.append(f"@ {op} ${name}")
-        variables[name] = parsed
-    return (" && ".join(clauses), variables) if clauses else None
+    leaves = _leaves(filter) if filter is not None else []
+    if not leaves or not all(isinstance(leaf.scope, MetadataFilterScope) for leaf in leaves):
+        return None
+    sets = [_metadata_ids(q, leaf, leaf.scope.metadata_property) for leaf in leaves]
+    if any(ids is None for ids in sets):
+        return select(literal(0))
+    if len(sets) == 1:  # count(DISTINCT) streams the index in order; a DISTINCT subquery hashed: 35 vs 78 ms
+        return sets[0].with_only_columns(func.count(distinct(metaindex.VALUES.c.record_id)))
+    return select(func.count()).select_from(intersect(*sets).subquery())
+
+
+def _leaves(filter: Filter) -> list[Filter]:
+    if isinstance(filter, AndFilter):
+        return [leaf for child in filter.filters for leaf in _leaves(child)]
+    return [filter]
 
 
 def _match_elements(elements: Elements, filter: Filter, *, numeric: bool) -> ColumnElement:

@@ -37,9 +37,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from . import metaindex
 
 SCHEMA_VERSION = "3"
 FIELD_BREAK = "assayfieldbreak"  # separates fields in a record's all-fields text; no query holds it
@@ -53,12 +56,13 @@ _BTREE_INDEXES = (
 )
 
 # Tables whose planner statistics decide the engine's plans (PostgreSQL).
-_ANALYZED = ("records", "responses", "suggestions", "vectors", "assay_text_rows")
+_ANALYZED = ("records", "responses", "suggestions", "vectors", "assay_text_rows", "assay_metadata_values")
 _ANALYZE_EVERY_S = 30.0  # at most one statistics check per process in this time
 
 _prepared: set[str] = set()
 _lock = asyncio.Lock()
 _last_check = 0.0
+_VACUUMING: set[asyncio.Task] = set()  # background VACUUMs in flight (a reference keeps each alive)
 
 
 async def ensure(db: AsyncSession) -> None:
@@ -88,25 +92,35 @@ async def prepare(db: AsyncSession) -> None:
     current = await db.execute(text("SELECT value FROM assay_engine_meta WHERE key = 'text_schema'"))
     if current.scalar() != SCHEMA_VERSION:
         await _rebuild_text(db, postgresql)
+    current = await db.execute(text("SELECT value FROM assay_engine_meta WHERE key = 'metadata_schema'"))
+    if current.scalar() != metaindex.SCHEMA_VERSION:
+        await metaindex.rebuild(db, postgresql)
+        await _set_version(db, "metadata_schema", metaindex.SCHEMA_VERSION)
     await db.commit()
-    if postgresql:
+    if postgresql and await _autovacuum_off(db):
+        await db.commit()
+        await vacuum(db.bind, _ANALYZED)
+    elif postgresql:
         await db.execute(text("ANALYZE " + ", ".join(_ANALYZED)))
         await db.commit()
 
 
 async def refresh_statistics(db: AsyncSession) -> None:
-    """PostgreSQL with autovacuum off: ANALYZE the engine's tables once a tenth of their rows changed.
+    """PostgreSQL with autovacuum off: VACUUM ANALYZE the engine's tables once a tenth of their rows changed.
 
     Why: without statistics the planner guesses a few rows for "records of this dataset with this status"
-    and picks a nested-loop anti join for the pending queue: 14 s instead of 50 ms on 100k records. With
-    autovacuum on (PostgreSQL's default) the server keeps statistics itself and this does nothing. Called
-    after record writes, at most every 30 s per process; ANALYZE blocks neither reads nor writes.
+    and picks a nested-loop anti join for the pending queue: 14 s instead of 50 ms on 100k records. Without
+    VACUUM no page is marked all-visible, so every index-only scan (a metadata filter's count over the
+    metadata index) still reads the table: 180 ms instead of 75 ms for 90k of 100k records. With autovacuum
+    on (PostgreSQL's default) the server does both itself and this does nothing. Called after record
+    writes, at most every 30 s per process; it runs in the background (the write's request does not wait)
+    and blocks neither reads nor writes.
     """
     global _last_check
     if db.bind.dialect.name != "postgresql" or time.monotonic() - _last_check < _ANALYZE_EVERY_S:
         return
     _last_check = time.monotonic()
-    if (await db.execute(text("SELECT current_setting('autovacuum')"))).scalar() == "on":
+    if not await _autovacuum_off(db):
         return
     stale = await db.execute(
         text(
@@ -117,8 +131,20 @@ async def refresh_statistics(db: AsyncSession) -> None:
     )
     names = [name for name in stale.scalars() if name in _ANALYZED]
     if names:
-        await db.execute(text("ANALYZE " + ", ".join(names)))
-        await db.commit()
+        task = asyncio.get_running_loop().create_task(vacuum(db.bind, names))
+        _VACUUMING.add(task)
+        task.add_done_callback(_VACUUMING.discard)
+
+
+async def _autovacuum_off(db: AsyncSession) -> bool:
+    return (await db.execute(text("SELECT current_setting('autovacuum')"))).scalar() != "on"
+
+
+async def vacuum(bind: AsyncEngine, names: Sequence[str]) -> None:
+    """VACUUM ANALYZE the tables, on a connection of its own outside any transaction (VACUUM needs that)."""
+    async with bind.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("VACUUM (ANALYZE) " + ", ".join(names)))
 
 
 async def _rebuild_text(db: AsyncSession, postgresql: bool) -> None:
@@ -128,9 +154,13 @@ async def _rebuild_text(db: AsyncSession, postgresql: bool) -> None:
         await db.execute(text(statement))
     for statement in _PG_BACKFILL if postgresql else _sqlite_backfill():
         await db.execute(text(statement))
-    await db.execute(text("DELETE FROM assay_engine_meta WHERE key = 'text_schema'"))
+    await _set_version(db, "text_schema", SCHEMA_VERSION)
+
+
+async def _set_version(db: AsyncSession, key: str, version: str) -> None:
+    await db.execute(text("DELETE FROM assay_engine_meta WHERE key = :k"), {"k": key})
     await db.execute(
-        text("INSERT INTO assay_engine_meta (key, value) VALUES ('text_schema', :v)"), {"v": SCHEMA_VERSION}
+        text("INSERT INTO assay_engine_meta (key, value) VALUES (:k, :v)"), {"k": key, "v": version}
     )
 
 

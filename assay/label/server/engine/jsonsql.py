@@ -1,37 +1,21 @@
 """JSON expressions that SQLite (json_each / json_extract) and PostgreSQL (json operators) spell differently.
 
-Argilla keeps metadata, suggestion values and response values in JSON columns; every filter, sort and
-metric on them goes through ``JsonSql`` so the rest of the engine never asks which database it runs on.
+Argilla keeps metadata, suggestion values and response values in JSON columns; every filter and sort on
+them goes through ``JsonSql`` so the rest of the engine never asks which database it runs on (metadata
+filters and metrics read the metadata index instead, ``metaindex.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Float, Text, bindparam, case, cast, column, func, literal_column
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import JSON, Float, Text, case, cast, column, func, literal_column
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import UserDefinedType
 
 _EMPTY_PATH = literal_column("'{}'")  # inline: asyncpg cannot bind a str where PostgreSQL wants text[]
-
-
-class _JsonPath(UserDefinedType):
-    """PostgreSQL's jsonpath type, for casting a bound path string."""
-
-    cache_ok = True
-
-    def get_col_spec(self) -> str:
-        return "jsonpath"
-
-
-def pg_json_path(path: Sequence[str]) -> str:
-    """A jsonpath such as $."question"."value" (keys quoted so any name is safe)."""
-    return "$" + "".join('."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"' for key in path)
 
 
 def sqlite_path(path: Sequence[str]) -> str:
@@ -76,22 +60,6 @@ class JsonSql:
         rows = func.json_each(doc, sqlite_path(path)).table_valued("value", "type").alias()
         number = case((rows.c.type.in_(("integer", "real")), cast(rows.c.value, Float)))
         return Elements(rows, cast(rows.c.value, Text), number)
-
-    def pg_any_element(
-        self, doc: ColumnElement, path: Sequence[str], predicate: str, variables: dict[str, Any]
-    ) -> ColumnElement:
-        """PostgreSQL: whether any element of the value at path (the value itself when it is a scalar)
-        satisfies the jsonpath predicate on ``@`` (values as ``$name`` variables).
-
-        Why: one jsonb parse and one jsonpath walk per row is ~3x faster than unnesting the json value
-        with json_array_elements in a correlated subquery (a metadata filter over 100k records).
-        """
-        jsonpath = f"{pg_json_path(path)}[*] ? ({predicate})"
-        return func.jsonb_path_exists(
-            cast(doc, JSONB),
-            cast(bindparam(None, jsonpath, type_=Text), _JsonPath()),
-            cast(bindparam(None, json.dumps(variables), type_=Text), JSONB),
-        )
 
     def number(self, doc: ColumnElement, path: Sequence[str] = ()) -> ColumnElement:
         """The JSON value at path as a float when it is a number, else NULL (sort keys, min/max)."""

@@ -12,9 +12,10 @@ from argilla_server.search_engine.base import (
     MetadataMetrics,
     TermsMetrics,
 )
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from . import metaindex
 from .jsonsql import Elements, JsonSql
 
 MAX_TERMS = 2**14  # the Elasticsearch engine caps term buckets at this size too
@@ -43,9 +44,12 @@ async def user_progress(db: AsyncSession, dataset: Dataset, user: User) -> dict:
 
 async def metadata_metrics(db: AsyncSession, metadata_property: MetadataProperty) -> MetadataMetrics:
     """Term counts (most frequent first) for a terms property; min and max for a number property."""
-    elements = JsonSql.of(db).elements(Record.metadata_, (metadata_property.name,))
-    base = select().select_from(Record).join(elements.source, true())
-    base = base.where(Record.dataset_id == metadata_property.dataset_id)
+    postgresql = JsonSql.of(db).postgresql
+    source, number, body = metaindex.element_rows(
+        metadata_property.dataset_id, metadata_property.name, postgresql
+    )
+    elements = Elements(source, body, number)
+    base = select().select_from(source)
     if metadata_property.type == MetadataPropertyType.terms:
         return await _terms_metrics(db, base, elements)
     row = (await db.execute(base.add_columns(func.min(elements.number), func.max(elements.number)))).one()

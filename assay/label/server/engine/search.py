@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from .filters import metadata_count
 from .filters import where as filter_where
 from .fulltext import text_page
 from .schema import DatasetQuery
@@ -61,7 +62,10 @@ async def search_records(
         items = [SearchResponseItem(record_id=record_id, score=score) for record_id, score in hits]
         return SearchResponses(items=items, total=total)
     ordering = user_order(q, user_id) if user_id is not None and not sort else order_by(q, sort)
-    total = (await db.execute(select(func.count()).select_from(Record).where(where))).scalar_one()
+    count = metadata_count(q, filter)
+    if count is None:
+        count = select(func.count()).select_from(Record).where(where)
+    total = (await db.execute(count)).scalar_one()
     stmt = select(Record.id).where(where).order_by(*ordering).offset(offset).limit(limit)
     items = [SearchResponseItem(record_id=record_id) for record_id in (await db.execute(stmt)).scalars()]
     return SearchResponses(items=items, total=total)

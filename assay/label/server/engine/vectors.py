@@ -84,6 +84,8 @@ class VectorBlock:
         self.live = np.zeros(0, dtype=bool)
         self.used = 0
         self.fingerprint: tuple | None = None
+        self.unsaved = 0  # rows fetched or dropped since the block's snapshot was last saved
+        self.saved_at: float | None = None  # time.monotonic() of that save (or of the restore)
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # (keys as bytes, sorted; their rows)
 
     @property
@@ -113,6 +115,23 @@ class VectorBlock:
         for offset, (key, stamp, _) in enumerate(good):
             self.rows[key] = (stamp, start + offset)
             self.keys.append(key)
+
+    def restore(
+        self, keys: Sequence[str], stamps: Sequence[str], matrix: np.ndarray, norms: np.ndarray
+    ) -> None:
+        """Take the rows of a saved snapshot (``snapshots.py``) into an empty block, in the saved order."""
+        self.matrix, self.norms = np.ascontiguousarray(matrix), np.asarray(norms, dtype=np.float64)
+        self.live = np.ones(len(keys), dtype=bool)
+        self.used = len(keys)
+        self.keys = list(keys)
+        self.rows = {key: (stamp, row) for row, (key, stamp) in enumerate(zip(keys, stamps, strict=True))}
+        self._sorted = None
+
+    def live_rows(self) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+        """(record ids, updated_at stamps, vectors, norms) of the live rows in row order: a copy to save."""
+        live = np.flatnonzero(self.live[: self.used])
+        keys = [self.keys[row] for row in live]
+        return keys, [self.rows[key][0] for key in keys], self.matrix[live], self.norms[live]
 
     def rows_of(self, keys: np.ndarray) -> np.ndarray:
         """The live matrix rows of the given record ids (a bytes array; unknown ids are skipped)."""

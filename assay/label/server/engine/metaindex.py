@@ -1,0 +1,282 @@
+"""An index of the records' metadata values, kept in step by triggers on Argilla's ``records`` table.
+
+Why: a metadata filter's count read every record's JSON metadata (a jsonb parse and a jsonpath walk per
+record on PostgreSQL: 250-450 ms at 100k records). The side table ``assay_metadata_values`` holds one row
+per element of every metadata value (a list gives one row per element, any other value one row), so a
+filter is a range or equality scan of a btree and a semi-join on the record id, and a metadata metric
+(term counts, min/max) reads the same index.
+
+Each row: ``record_id``, ``dataset_id``, ``key`` (keys longer than Argilla's 200-character property names
+are left out: no property can name them), ``kind`` (PostgreSQL: ``s`` string, ``n`` number, ``b``
+boolean, ``z`` null, ``o`` object or list), ``num`` (a number element's value) and its text as the
+engine's JSON access renders an element (``jsonsql.Elements.text``). The matching rules stay each
+database's rules from before the index: PostgreSQL's jsonpath semantics (strings match strings, numbers
+by value, booleans "true"/"false", ranges compare strings by code point: the text columns use the "C"
+collation), SQLite's json_each semantics (any element's text).
+
+PostgreSQL's btree entries must stay under ~2.7 KB, so the text is kept as ``pre`` (its first 200
+characters, indexed) plus ``rest`` (the whole text, only when it is longer). A bound shorter than 200
+characters compares the same against ``pre`` as against the whole text; a longer one rechecks the whole.
+
+Triggers mirror the text index's (``indexes.py``): statement-level with transition tables on PostgreSQL
+(one INSERT ... SELECT per statement; updates re-index only records whose metadata changed), row-level on
+SQLite (``UPDATE OF metadata`` only, so a status change costs nothing). ``rebuild`` creates everything and
+backfills existing records in the transaction that creates the triggers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from argilla_server.search_engine.base import Filter, TermsFilter
+from sqlalchemy import Float, Text, and_, column, false, func, literal_column, or_, select, table, text, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import ColumnElement
+
+from .values import as_float, text_bound
+
+SCHEMA_VERSION = "1"
+MAX_KEY = 200  # Argilla's longest metadata property name
+PREFIX = 200  # characters of a text kept in the indexed `pre` column (PostgreSQL)
+
+VALUES = table(
+    "assay_metadata_values",
+    column("record_id"),
+    column("dataset_id"),
+    column("key"),
+    column("kind"),
+    column("num", Float),
+    column("pre", Text),
+    column("rest", Text),
+    column("txt", Text),
+)
+
+
+async def rebuild(db: AsyncSession, postgresql: bool) -> None:
+    """Drop and recreate the side table and its triggers, then fill it from the existing records."""
+    for statement in _PG_DROP if postgresql else _SQLITE_DROP:
+        await db.execute(text(statement))
+    for statement in _pg_create() if postgresql else _sqlite_create():
+        await db.execute(text(statement))
+    backfill = _PG_BACKFILL if postgresql else _SQLITE_BACKFILL
+    await db.execute(text(backfill))
+
+
+# Filters and metrics ------------------------------------------------------------------------------------
+
+
+def record_ids(
+    dataset_id: UUID, name: str, filter: Filter, *, numeric: bool, postgresql: bool
+) -> Select | None:
+    """SELECT the ids of the records with an element of metadata `name` that passes the filter (a record
+    with several passing elements appears once per element); None: nothing can pass."""
+    passes = _pg_passes(filter, numeric) if postgresql else _sqlite_passes(filter, numeric)
+    if passes is None:
+        return None
+    return select(VALUES.c.record_id).where(VALUES.c.dataset_id == dataset_id, VALUES.c.key == name, passes)
+
+
+def element_rows(dataset_id: UUID, name: str, postgresql: bool) -> tuple[Any, ColumnElement, ColumnElement]:
+    """(FROM, element number, element text) of one property's indexed elements, for metrics."""
+    # PostgreSQL: tied term counts are ordered in the database's collation, as the JSON text was.
+    body = func.coalesce(VALUES.c.rest, VALUES.c.pre).collate("default") if postgresql else VALUES.c.txt
+    rows = select(VALUES.c.num, body.label("body")).where(
+        VALUES.c.dataset_id == dataset_id, VALUES.c.key == name
+    )
+    rows = rows.subquery()
+    return rows, rows.c.num, rows.c.body
+
+
+def _numbers(values: list[Any]) -> list[float]:
+    return [n for n in map(as_float, values) if n is not None]
+
+
+def _sqlite_passes(filter: Filter, numeric: bool) -> ColumnElement | None:
+    """json_each semantics: numbers by value on number properties, any element's text on terms ones."""
+    number, body = VALUES.c.num, VALUES.c.txt
+    if isinstance(filter, TermsFilter):
+        if numeric:
+            numbers = _numbers(list(filter.values))
+            return number.in_(numbers) if numbers else None
+        return body.in_([str(v) for v in filter.values]) if filter.values else None
+    parse = as_float if numeric else text_bound
+    bounds = _bounds(filter, parse)
+    if bounds is None:
+        return None
+    target = number if numeric else body
+    return and_(true(), *[op(target, value) for op, value in bounds])
+
+
+def _pg_passes(filter: Filter, numeric: bool) -> ColumnElement | None:
+    """jsonpath semantics: strings equal strings, numbers by value, booleans "true"/"false"; string ranges
+    compare strings only, by code point."""
+    number = VALUES.c.num
+    if isinstance(filter, TermsFilter):
+        numbers = _numbers(list(filter.values))
+        clauses = [number.in_(numbers)] if numbers else []
+        if not numeric:
+            words = [str(v) for v in filter.values]
+            clauses += [and_(_pg_kind_in("s", "b"), _pg_text_in(words))] if words else []
+        return or_(false(), *clauses) if clauses else None
+    bounds = _bounds(filter, as_float if numeric else text_bound)
+    if bounds is None:
+        return None
+    if numeric:
+        return and_(true(), *[op(number, value) for op, value in bounds])
+    return and_(_pg_kind_in("s"), *[_pg_text_compare(op, value) for op, value in bounds])
+
+
+def _pg_kind_in(*kinds: str) -> ColumnElement:
+    """Kinds as literals: a bound parameter would be compared as text, hiding the column from its index
+    and from the planner's estimates (a 90 % filter estimated at 0.5 % chose a 90k-row nested loop)."""
+    return VALUES.c.kind.in_([literal_column(f"'{kind}'") for kind in kinds])
+
+
+def _pg_text_in(words: list[str]) -> ColumnElement:
+    pre, rest = VALUES.c.pre, VALUES.c.rest
+    short = [w for w in words if len(w) < PREFIX]
+    clauses = [pre.in_(short)] if short else []
+    clauses += [and_(pre == w[:PREFIX], rest == w) for w in words if len(w) >= PREFIX]
+    return or_(false(), *clauses)
+
+
+def _pg_text_compare(op: Any, bound: str) -> ColumnElement:
+    """`pre` orders as the whole text against a bound shorter than PREFIX; a longer bound is checked on the
+    whole text, with the bound's prefix (which any passing text's `pre` also passes) for the index."""
+    pre = VALUES.c.pre
+    if len(bound) < PREFIX:
+        return op(pre, bound)
+    return and_(op(pre, bound[:PREFIX]), op(func.coalesce(VALUES.c.rest, pre), bound))
+
+
+def _bounds(filter: Filter, parse: Any) -> list[tuple[Any, Any]] | None:
+    """[(operator, parsed bound)] of a range filter; None when a bound does not parse (matches nothing)."""
+    out = []
+    for bound, op in ((filter.ge, ColumnElement.__ge__), (filter.le, ColumnElement.__le__)):
+        if bound is None:
+            continue
+        parsed = parse(bound)
+        if parsed is None:
+            return None
+        out.append((op, parsed))
+    return out
+
+
+# SQLite ------------------------------------------------------------------------------------------------
+
+_SQLITE_TRIGGERS = ("assay_records_metadata_ai", "assay_records_metadata_au", "assay_records_metadata_ad")
+_SQLITE_DROP = (
+    *(f"DROP TRIGGER IF EXISTS {name}" for name in _SQLITE_TRIGGERS),
+    "DROP TABLE IF EXISTS assay_metadata_values",
+)
+
+
+def _sqlite_rows(record: str) -> str:
+    """SELECT the index rows of `record` (NEW in a trigger, r in the backfill): json_each of each key's
+    path gives a list's elements, or the value itself."""
+    return (
+        f"SELECT {record}.id, {record}.dataset_id, m.key, NULL, "
+        "CASE WHEN e.type IN ('integer', 'real') THEN CAST(e.value AS REAL) END, NULL, NULL, "
+        "CAST(e.value AS TEXT) "
+        f"FROM json_each(CASE WHEN json_type({record}.metadata) = 'object' THEN {record}.metadata END) AS m, "
+        f"json_each({record}.metadata, m.fullkey) AS e WHERE length(m.key) <= {MAX_KEY}"
+    )
+
+
+def _sqlite_create() -> list[str]:
+    insert = f"INSERT INTO assay_metadata_values {_sqlite_rows('NEW')};"
+    return [
+        "CREATE TABLE assay_metadata_values (record_id CHAR(32) NOT NULL, dataset_id CHAR(32) NOT NULL, "
+        "key VARCHAR NOT NULL, kind CHAR(1), num REAL, pre TEXT, rest TEXT, txt TEXT)",
+        "CREATE INDEX ix_assay_metadata_values_record ON assay_metadata_values (record_id)",
+        "CREATE INDEX ix_assay_metadata_values_num ON assay_metadata_values (dataset_id, key, num, record_id)",
+        "CREATE INDEX ix_assay_metadata_values_txt ON assay_metadata_values (dataset_id, key, txt, record_id)",
+        f"CREATE TRIGGER assay_records_metadata_ai AFTER INSERT ON records BEGIN {insert} END",
+        "CREATE TRIGGER assay_records_metadata_au AFTER UPDATE OF metadata, dataset_id ON records BEGIN "
+        f"DELETE FROM assay_metadata_values WHERE record_id = OLD.id; {insert} END",
+        "CREATE TRIGGER assay_records_metadata_ad AFTER DELETE ON records BEGIN "
+        "DELETE FROM assay_metadata_values WHERE record_id = OLD.id; END",
+    ]
+
+
+_SQLITE_BACKFILL = "INSERT INTO assay_metadata_values " + _sqlite_rows("r").replace(
+    "FROM json_each(", "FROM records AS r, json_each(", 1
+)
+
+
+# PostgreSQL --------------------------------------------------------------------------------------------
+
+_PG_TRIGGERS = ("assay_records_metadata_ins", "assay_records_metadata_upd", "assay_records_metadata_del")
+_PG_DROP = (
+    *(f"DROP TRIGGER IF EXISTS {name} ON records" for name in _PG_TRIGGERS),
+    *(f"DROP FUNCTION IF EXISTS {name}()" for name in _PG_TRIGGERS),
+    "DROP TABLE IF EXISTS assay_metadata_values",
+    "DROP FUNCTION IF EXISTS assay_metadata_rows(json)",
+    "DROP FUNCTION IF EXISTS assay_metadata_number(text)",
+)
+
+_PG_ROWS_OF_NEW = (
+    "SELECT n.id, n.dataset_id, t.key, t.kind, t.num, t.pre, t.rest FROM new_rows AS n "
+    "CROSS JOIN LATERAL assay_metadata_rows(n.metadata) AS t"
+)
+_PG_COLUMNS = "(record_id, dataset_id, key, kind, num, pre, rest)"
+_PG_CHANGED = "n.metadata::text IS DISTINCT FROM o.metadata::text OR n.dataset_id <> o.dataset_id"
+
+
+def _pg_create() -> list[str]:
+    return [
+        "CREATE TABLE assay_metadata_values (record_id uuid NOT NULL, dataset_id uuid NOT NULL, "
+        'key varchar NOT NULL, kind "char" NOT NULL, num float8, pre text COLLATE "C", rest text COLLATE "C")',
+        "CREATE INDEX ix_assay_metadata_values_record ON assay_metadata_values (record_id)",
+        "CREATE INDEX ix_assay_metadata_values_num ON assay_metadata_values (dataset_id, key, num, record_id)",
+        "CREATE INDEX ix_assay_metadata_values_pre ON assay_metadata_values (dataset_id, key, kind, pre, record_id)",
+        # A JSON number as float8, or NULL where float8 cannot hold it (a cast would fail the write).
+        "CREATE FUNCTION assay_metadata_number(body text) RETURNS float8 LANGUAGE sql IMMUTABLE AS $$ "
+        "SELECT CASE WHEN n = 0 OR abs(n) BETWEEN 1e-300 AND 1e300 THEN n::float8 END FROM (SELECT CASE "
+        "WHEN length(body) <= 300 AND body !~ '[eE][-+]?0*[1-9][0-9]{3}' THEN body::numeric END AS n) AS s $$",
+        "CREATE FUNCTION assay_metadata_rows(doc json) RETURNS TABLE "
+        '(key varchar, kind "char", num float8, pre text, rest text) LANGUAGE sql IMMUTABLE AS $$ '
+        "SELECT m.key, t.kind, CASE WHEN t.kind = 'n' THEN assay_metadata_number(t.body) END, "
+        f"left(t.body, {PREFIX}), CASE WHEN length(t.body) > {PREFIX} THEN t.body END "
+        "FROM json_each(CASE WHEN json_typeof(doc) = 'object' THEN doc END) AS m "
+        "CROSS JOIN LATERAL json_array_elements(CASE WHEN json_typeof(m.value) = 'array' "
+        "THEN m.value ELSE json_build_array(m.value) END) AS e(v) "
+        "CROSS JOIN LATERAL (SELECT e.v #>> '{}' AS body, CASE json_typeof(e.v) WHEN 'string' THEN 's' "
+        "WHEN 'number' THEN 'n' WHEN 'boolean' THEN 'b' WHEN 'null' THEN 'z' ELSE 'o' END::\"char\" AS kind) "
+        f"AS t WHERE length(m.key) <= {MAX_KEY} $$",
+        _pg_trigger_function(
+            "assay_records_metadata_ins", f"INSERT INTO assay_metadata_values {_PG_COLUMNS} {_PG_ROWS_OF_NEW}"
+        ),
+        _pg_trigger_function(
+            "assay_records_metadata_upd",
+            "DELETE FROM assay_metadata_values WHERE record_id IN (SELECT o.id FROM old_rows AS o "
+            f"JOIN new_rows AS n ON n.id = o.id WHERE {_PG_CHANGED}); "
+            f"INSERT INTO assay_metadata_values {_PG_COLUMNS} {_PG_ROWS_OF_NEW} "
+            f"JOIN old_rows AS o ON o.id = n.id WHERE {_PG_CHANGED}",
+        ),
+        _pg_trigger_function(
+            "assay_records_metadata_del",
+            "DELETE FROM assay_metadata_values WHERE record_id IN (SELECT id FROM old_rows)",
+        ),
+        "CREATE TRIGGER assay_records_metadata_ins AFTER INSERT ON records REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION assay_records_metadata_ins()",
+        "CREATE TRIGGER assay_records_metadata_upd AFTER UPDATE ON records "
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION assay_records_metadata_upd()",
+        "CREATE TRIGGER assay_records_metadata_del AFTER DELETE ON records REFERENCING OLD TABLE AS old_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION assay_records_metadata_del()",
+    ]
+
+
+def _pg_trigger_function(name: str, body: str) -> str:
+    return (
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; RETURN NULL; END $$"
+    )
+
+
+_PG_BACKFILL = (
+    f"INSERT INTO assay_metadata_values {_PG_COLUMNS} SELECT r.id, r.dataset_id, t.key, t.kind, t.num, "
+    "t.pre, t.rest FROM records AS r CROSS JOIN LATERAL assay_metadata_rows(r.metadata) AS t"
+)
