@@ -130,8 +130,10 @@ def serve(port: int) -> None:
     print("assay: database ready", flush=True)
     from argilla_server import app
 
+    fastpath = sys.modules.get("assay_argilla_fastpath")
+    served = fastpath.answer_switch(app) if fastpath is not None else app
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+        uvicorn.Config(served, host="127.0.0.1", port=port, access_log=False, log_level="warning")
     )
     server.config.setup_event_loop()  # what uvicorn.run does before asyncio.run (uvloop when installed)
     asyncio.run(_serve_warming(server))
