@@ -222,7 +222,8 @@ def _pass(
         return out, None
     run.progress("step", {"step": corpus, "rows": out.height})
     t0 = time.perf_counter()
-    decisions = spec.decide(CorpusInput(keys, out.schema, out.texts_of), run.cfg.step_config(corpus), run.ctx)
+    data = CorpusInput(keys, out.schema, out.texts_of, run.spill.scratch)
+    decisions = spec.decide(data, run.cfg.step_config(corpus), run.ctx)
     keys.release()
     run.stats[corpus].seconds += time.perf_counter() - t0
     return out, (corpus, decisions)

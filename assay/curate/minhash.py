@@ -14,12 +14,15 @@ nothing is dropped silently.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assay.curate.minhash_lsh import BandReader, band_keys, candidate_pairs, components, jaccard, lsh_params
@@ -143,8 +146,14 @@ def doc_keys(texts: Texts, cfg: MinHashConfig) -> DocKeys:
     )
 
 
-# The texts of some rows (sorted, unique indices), in that order: a Series' gather, or a read from spilled parts.
-TextsOf = Callable[[np.ndarray], pl.Series]
+# The texts of some rows (sorted, unique indices), in that order and in pieces: a Series' gather, or
+# block by block from spilled parts.
+TextsOf = Callable[[np.ndarray], Iterator[pl.Series]]
+
+
+def gather_texts(texts: pl.Series) -> TextsOf:
+    """A TextsOf over texts held in memory."""
+    return lambda rows: iter([texts.gather(rows)])
 
 
 def near_duplicates(texts: Texts, cfg: MinHashConfig, *, score: np.ndarray | None = None) -> pl.DataFrame:
@@ -160,18 +169,22 @@ def near_duplicates(texts: Texts, cfg: MinHashConfig, *, score: np.ndarray | Non
     [None, None, 0]
     """
     series = _as_series(texts, "texts")
-    return near_duplicates_of_keys(doc_keys(series, cfg), series.gather, cfg, score=score)
+    return near_duplicates_of_keys(doc_keys(series, cfg), gather_texts(series), cfg, score=score)
 
 
 def near_duplicates_of_keys(
-    keys: DocKeys, texts_of: TextsOf, cfg: MinHashConfig, *, score: np.ndarray | None = None
+    keys: DocKeys, texts_of: TextsOf, cfg: MinHashConfig, *, score: np.ndarray | None = None, scratch: Path | None = None
 ) -> pl.DataFrame:
-    """`near_duplicates` from precomputed keys; texts are read only for candidate rows."""
+    """`near_duplicates` from precomputed keys; texts are read only for candidate rows (kept in a file
+    under `scratch` when given, so they need no memory)."""
     _check_score(cfg, score, len(keys))
-    graph = _near_duplicate_graph(keys, texts_of, cfg)
-    label = components(len(keys), graph.i, graph.j)
-    kept = _kept_rows(label, keys, cfg, score)
-    return _decisions(kept, graph)
+    graph = _near_duplicate_graph(keys, texts_of, cfg, scratch=scratch)
+    try:
+        label = components(len(keys), graph.i, graph.j)
+        kept = _kept_rows(label, keys, cfg, score)
+        return _decisions(kept, graph)
+    finally:
+        graph.texts.close()
 
 
 def near_duplicates_against(
@@ -188,16 +201,23 @@ def near_duplicates_against(
     old, fresh = _as_series(existing, "existing"), _as_series(new, "new")
     both = pl.concat([old, fresh])
     keys = DocKeys.concat([doc_keys(old, cfg), doc_keys(fresh, cfg)])
-    return near_duplicates_against_keys(keys, len(old), both.gather, cfg, score=score)
+    return near_duplicates_against_keys(keys, len(old), gather_texts(both), cfg, score=score)
 
 
 def near_duplicates_against_keys(
-    keys: DocKeys, n_old: int, texts_of: TextsOf, cfg: MinHashConfig, *, score: np.ndarray | None = None
+    keys: DocKeys, n_old: int, texts_of: TextsOf, cfg: MinHashConfig, *, score: np.ndarray | None = None, scratch: Path | None = None
 ) -> pl.DataFrame:
     """`near_duplicates_against` from the keys of existing rows followed by new ones (the first n_old)."""
+    _check_score(cfg, score, len(keys) - n_old)
+    graph = _near_duplicate_graph(keys, texts_of, cfg, n_old=n_old, scratch=scratch)
+    try:
+        return _against_decisions(keys, n_old, graph, cfg, score)
+    finally:
+        graph.texts.close()
+
+
+def _against_decisions(keys: DocKeys, n_old: int, graph: _Graph, cfg: MinHashConfig, score: np.ndarray | None) -> pl.DataFrame:
     n_new = len(keys) - n_old
-    _check_score(cfg, score, n_new)
-    graph = _near_duplicate_graph(keys, texts_of, cfg, n_old=n_old)
     label = components(len(keys), graph.i, graph.j)
     target = _existing_targets(graph, label, n_old)[n_old:]
     kept = _kept_rows(label[n_old:], _slice_keys(keys, n_old), cfg, score)
@@ -222,7 +242,9 @@ def _slice_keys(keys: DocKeys, start: int) -> DocKeys:
     return DocKeys(keys.key[start:], keys.key2[start:], keys.length[start:], np.zeros((0, len(keys) - start), np.uint64))
 
 
-def _near_duplicate_graph(keys: DocKeys, texts_of: TextsOf, cfg: MinHashConfig, *, n_old: int = 0) -> _Graph:
+def _near_duplicate_graph(
+    keys: DocKeys, texts_of: TextsOf, cfg: MinHashConfig, *, n_old: int = 0, scratch: Path | None = None
+) -> _Graph:
     """Exact copies joined to their first copy, plus verified LSH pairs among first copies.
 
     Pairs with both rows below `n_old` (both in an existing set) are dropped before verification.
@@ -232,7 +254,7 @@ def _near_duplicate_graph(keys: DocKeys, texts_of: TextsOf, cfg: MinHashConfig, 
     i, j = _lsh_candidates(keys.bands, np.flatnonzero(first == rows), keys.key)
     i, j = i[j >= n_old], j[j >= n_old]
     copies = np.flatnonzero((first != rows) & (rows >= n_old))
-    texts = _CandidateTexts(texts_of, np.concatenate([i, j, copies, first[copies]]), cfg)
+    texts = _CandidateTexts(texts_of, np.concatenate([i, j, copies, first[copies]]), cfg, scratch)
     sim = texts.jaccard(i, j)
     if cfg.verify:
         i, j, sim = i[sim >= cfg.threshold], j[sim >= cfg.threshold], sim[sim >= cfg.threshold]
@@ -250,12 +272,22 @@ VERIFY_BATCH = 25_000
 
 
 class _CandidateTexts:
-    """The texts of the rows in candidate pairs, read once; Jaccard measured a batch of pairs at a time."""
+    """The texts of the rows in candidate pairs, read once; Jaccard measured a batch of pairs at a time.
 
-    def __init__(self, texts_of: TextsOf, rows: np.ndarray, cfg: MinHashConfig) -> None:
+    With a `scratch` folder the texts go to an Arrow file there and each batch takes its rows from a
+    memory map of it, so the candidates of a large corpus (gigabytes of text) need no memory.
+    """
+
+    def __init__(self, texts_of: TextsOf, rows: np.ndarray, cfg: MinHashConfig, scratch: Path | None = None) -> None:
         self.rows = np.unique(rows)
-        self.texts = texts_of(self.rows)
         self.cfg = cfg
+        self.path: Path | None = None
+        self.texts: pl.Series | None = None
+        if scratch is None:
+            self.texts = pl.concat([pl.Series(dtype=pl.String), *texts_of(self.rows)])
+        else:
+            self.path = scratch / f"candidates-{uuid.uuid4().hex[:12]}.arrow"
+            _write_texts(self.path, texts_of(self.rows))
 
     def jaccard(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """True Jaccard of the shingle sets of rows i[k] and j[k] (row indices of the corpus)."""
@@ -264,8 +296,30 @@ class _CandidateTexts:
 
     def _batch(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         rows = np.unique(np.concatenate([i, j]))
-        found = shingles_of(self.texts, np.searchsorted(self.rows, rows), kind=self.cfg.shingle, n=self.cfg.ngram)
+        texts = self._take(np.searchsorted(self.rows, rows))
+        found = shingles_of(texts, np.arange(len(rows)), kind=self.cfg.shingle, n=self.cfg.ngram)
         return jaccard(Shingles(rows, found.hashes, found.offsets), i, j)
+
+    def _take(self, positions: np.ndarray) -> pl.Series:
+        if self.texts is not None:
+            return self.texts.gather(positions)
+        assert self.path is not None
+        with pa.memory_map(str(self.path)) as source:  # pages are mapped only while a batch is taken
+            column = pa.ipc.open_file(source).read_all().column(0)
+            taken = column.take(pa.array(positions))
+            del column
+        return pl.Series(taken, dtype=pl.String)
+
+    def close(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def _write_texts(path: Path, pieces: Iterator[pl.Series]) -> None:
+    schema = pa.schema([("text", pa.large_string())])
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        for piece in pieces:
+            writer.write_batch(pa.record_batch([piece.to_arrow().cast(pa.large_string())], schema=schema))
 
 
 def _first_copy(keys: DocKeys) -> np.ndarray:

@@ -41,6 +41,11 @@ class Spill:
     def parts(self) -> Parts:
         return Parts(self)
 
+    @property
+    def scratch(self) -> Path | None:
+        """Where steps may put large intermediate files (None for an in-memory run)."""
+        return None if self.unbounded else self.root
+
     def keep(self, df: pl.DataFrame) -> _Entry:
         """Hold `df` in memory while the budget allows, else write it to a file."""
         if self.unbounded:
@@ -155,18 +160,16 @@ class Parts:
             pl.col(c).cast(t) for c, t in schema.items()
         )
 
-    def texts_of(self, rows: np.ndarray) -> pl.Series:
-        """The content text of rows at these positions (sorted, unique), reading only the blocks holding them."""
+    def texts_of(self, rows: np.ndarray) -> Iterator[pl.Series]:
+        """The content text of rows at these positions (sorted, unique), block by block, reading only
+        the blocks holding them."""
         columns = content_columns(self.schema)
         bounds = np.cumsum([0, *self.heights()])
-        out = []
         for k, entry in enumerate(self.entries):
             lo, hi = np.searchsorted(rows, [bounds[k], bounds[k + 1]])
             if hi > lo:
                 block = align(entry.read(columns), pl.Schema({c: self.schema[c] for c in columns}), entry.height)
-                texts = block.select(content_text(columns)).to_series()
-                out.append(texts.gather(rows[lo:hi] - bounds[k]))
-        return pl.concat(out) if out else pl.Series(dtype=pl.String)
+                yield block.select(content_text(columns)).to_series().gather(rows[lo:hi] - bounds[k])
 
     def release(self) -> None:
         """Free the blocks' memory and files (entries shared with a chain are freed with it)."""

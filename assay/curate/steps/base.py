@@ -12,8 +12,9 @@ that composition, so the two ways of running it cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -36,8 +37,8 @@ class StepContext:
 
 
 StepFn = Callable[[pl.LazyFrame, BaseModel, StepContext], pl.LazyFrame]
-# The content text of some rows of a step's input (sorted, unique positions), in that order.
-TextsOf = Callable[[np.ndarray], pl.Series]
+# The content text of some rows of a step's input (sorted, unique positions), in that order, in pieces.
+TextsOf = Callable[[np.ndarray], Iterator[pl.Series]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class CorpusInput:
     keys: Blocks
     schema: pl.Schema
     texts_of: TextsOf
+    scratch: Path | None = None  # a folder for large intermediate files (the run's spill folder)
 
     def frame(self, columns: list[str] | None = None) -> pl.DataFrame:
         """The keys (or some of their columns) as one frame."""
@@ -71,9 +73,9 @@ class CorpusStep:
         df = lf.collect()
         texts = df.select(content_text(ctx.content_columns)).to_series() if ctx.content_columns else None
 
-        def texts_of(rows: np.ndarray) -> pl.Series:
+        def texts_of(rows: np.ndarray) -> Iterator[pl.Series]:
             assert texts is not None, "a step asked for texts of a frame without content columns"
-            return texts.gather(rows)
+            yield texts.gather(rows)
 
         keys = FrameBlocks(self.keys(df, cfg, ctx))
         decisions = self.decide(CorpusInput(keys, df.schema, texts_of), cfg, ctx)

@@ -7,6 +7,7 @@ also be checked against existing versions (`against`), which the runner loads.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
@@ -27,7 +28,6 @@ from assay.curate.steps.base import (
     CorpusInput,
     CorpusStep,
     StepContext,
-    TextsOf,
     corpus_step,
 )
 from assay.errors import ConfigError
@@ -123,8 +123,8 @@ def _decide_all(data: CorpusInput, cfg: NearDedupConfig, ctx: StepContext) -> pl
     score = data.frame(["_score"]).to_series().to_numpy() if "_score" in data.keys.schema else None
     ids = data.frame([ID]).to_series()
     if existing is not None and existing.height:
-        return _against(_doc_keys(data, materialize=True), ids, score, existing, data.texts_of, cfg)
-    d = near_duplicates_of_keys(_doc_keys(data), data.texts_of, cfg, score=score)
+        return _against(_doc_keys(data, materialize=True), ids, score, existing, data, cfg)
+    d = near_duplicates_of_keys(_doc_keys(data), data.texts_of, cfg, score=score, scratch=data.scratch)
     return _decide(d.with_columns(
         kept_id=ids.gather(d.get_column("cluster")),
         reason=pl.when(~pl.col("keep")).then(pl.lit("near_duplicate")),
@@ -132,17 +132,18 @@ def _decide_all(data: CorpusInput, cfg: NearDedupConfig, ctx: StepContext) -> pl
 
 
 def _against(
-    keys: DocKeys, ids: pl.Series, score: np.ndarray | None, existing: pl.DataFrame, texts_of: TextsOf, cfg: NearDedupConfig
+    keys: DocKeys, ids: pl.Series, score: np.ndarray | None, existing: pl.DataFrame, data: CorpusInput, cfg: NearDedupConfig
 ) -> pl.DataFrame:
     old_texts = existing.get_column("text")
     n_old = old_texts.len()
     both = DocKeys.concat([doc_keys(old_texts, cfg), keys])
 
-    def texts(rows: np.ndarray) -> pl.Series:  # rows below n_old are existing ones
+    def texts(rows: np.ndarray) -> Iterator[pl.Series]:  # rows below n_old are existing ones
         cut = int(np.searchsorted(rows, n_old))
-        return pl.concat([old_texts.gather(rows[:cut]), texts_of(rows[cut:] - n_old)])
+        yield old_texts.gather(rows[:cut])
+        yield from data.texts_of(rows[cut:] - n_old)
 
-    d = near_duplicates_against_keys(both, n_old, texts, cfg, score=score)
+    d = near_duplicates_against_keys(both, n_old, texts, cfg, score=score, scratch=data.scratch)
     old = existing.get_column(ID).gather(d.get_column("duplicate_of_existing").fill_null(0))
     new = ids.gather(d.get_column("duplicate_of").fill_null(0))
     return _decide(d.with_columns(
