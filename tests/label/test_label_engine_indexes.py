@@ -200,6 +200,64 @@ def test_metadata_filters_read_the_index_and_a_start_rebuilds_it(argilla_server,
     dataset.delete()
 
 
+DENSE_PROBE = """
+from argilla_server.models import Dataset
+from argilla_server.search_engine.base import AndFilter, MetadataFilterScope, RangeFilter, TermsFilter
+
+def leaf(spec):
+    scope = MetadataFilterScope(metadata_property=spec["scope"]["metadata_property"])
+    if spec["type"] == "terms":
+        return TermsFilter(scope=scope, values=spec["values"])
+    return RangeFilter(scope=scope, ge=spec.get("ge"), le=spec.get("le"))
+
+async def main():
+    async with AsyncSessionLocal() as db:
+        dataset = await Dataset.get(db, uuid.UUID(sys.argv[2]))
+    search = await engine.AssayDbSearchEngine.new_instance()
+    out = []
+    for leaves in json.loads(sys.argv[3]):
+        pages = []
+        for dense in (10**9, -1):  # the index's ids, then every page read from the records' JSON
+            engine.filters._DENSE = dense
+            found = await search.search(dataset, filter=AndFilter([leaf(l) for l in leaves]), limit=100)
+            pages.append([[str(i.record_id) for i in found.items], found.total])
+        out.append(pages)
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+def test_metadata_pages_from_the_json_match_the_index(argilla_server, argilla_python, tmp_path):
+    """SQLite reads a page of a filter most records pass from the records' JSON (filters.dense_page): the
+    same records, in the same order, as through the index, for every kind of leaf."""
+    dataset = _metadata_dataset(argilla_server, "metadata-index-dense")
+    filters = [
+        [_terms("tag", ["red"])],
+        [_terms("tag", ["red", "blue"]), _range("n", ge=2)],
+        [_terms("tag", [LONG_A])],
+        [_range("tag", ge="b", le="c")],
+        [_range("tag", ge=LONG_A, le="b")],
+        [_terms("n", ["3", "5", "nope"])],
+        [_range("x", le=1.5)],
+        [_range("n", ge="x")],
+    ]
+    pages = _probe(
+        argilla_server,
+        argilla_python,
+        tmp_path,
+        LOAD_ENGINE + DENSE_PROBE,
+        str(dataset.id),
+        json.dumps(filters),
+    )
+    totals = []
+    for indexed, from_json in pages:
+        assert from_json == indexed
+        totals.append(indexed[1])
+    assert totals == [2, 2, 1, 2, 2, 2, 2, 0]
+    dataset.delete()
+
+
 # The similarity cache's saved blocks -----------------------------------------------------------------------
 
 VECTOR_PROBE = """
