@@ -48,7 +48,6 @@ from .jsonsql import Elements
 from .schema import RECORD_COLUMNS, DatasetQuery
 from .values import as_datetime, as_float, as_uuid, in_range, text_bound
 
-_DENSE = 5000  # matches above which a SQLite page of a metadata filter reads the records' JSON
 _RECORD_STATUSES = {s.value for s in RecordStatus}
 _RECORD_PARSERS = {
     "id": as_uuid,
@@ -58,45 +57,26 @@ _RECORD_PARSERS = {
 }
 
 
-def where(
-    q: DatasetQuery, filter: Filter | None, *, by_id: bool = False, metadata_json: bool = False
-) -> ColumnElement:
+def where(q: DatasetQuery, filter: Filter | None, *, by_id: bool = False) -> ColumnElement:
     """The records of the dataset that pass the filter.
 
     by_id: the caller also restricts the record ids to a short list. SQLite's planner would still walk
     the dataset's index (all its records) rather than look the ids up; its unary ``+`` keeps the dataset
     condition off any index.
-
-    metadata_json: metadata leaves read each record's JSON instead of the metadata index, with the same
-    matches (the index holds exactly the elements ``json_each`` yields); for SQLite pages of a filter that
-    many records pass (``dense_page``).
     """
-    condition = _condition(q, filter, metadata_json) if filter is not None else true()
+    condition = _condition(q, filter) if filter is not None else true()
     dataset = Record.dataset_id
     if by_id and not q.json.postgresql:
         dataset = literal_column("+records.dataset_id", type_=Record.dataset_id.type)
     return and_(dataset == q.dataset_id, condition)
 
 
-def dense_page(q: DatasetQuery, total: int) -> bool:
-    """Whether a page of a metadata filter with `total` matches is best read through the records' JSON.
-
-    Why: SQLite evaluates ``id IN (index rows)`` by first listing every passing id (90k of 100k records:
-    50-130 ms before the first row), while a per-record JSON check in insertion order stops after the page
-    (under 1 ms when most records pass; with more than 5000 matches a 50-row page reads at most 1 % of the
-    dataset's records per row). PostgreSQL chooses a nested-loop semi-join on the index by itself.
-    """
-    return not q.json.postgresql and total > _DENSE
-
-
-def _condition(q: DatasetQuery, filter: Filter, metadata_json: bool = False) -> ColumnElement:
+def _condition(q: DatasetQuery, filter: Filter) -> ColumnElement:
     if isinstance(filter, AndFilter):
-        return and_(true(), *[_condition(q, leaf, metadata_json) for leaf in filter.filters])
+        return and_(true(), *[_condition(q, leaf) for leaf in filter.filters])
     scope = filter.scope
     if isinstance(scope, RecordFilterScope):
         return _record(filter, scope.property)
-    if isinstance(scope, MetadataFilterScope) and metadata_json:
-        return _metadata_json(q, filter, scope.metadata_property)
     if isinstance(scope, MetadataFilterScope):
         return _metadata(q, filter, scope.metadata_property)
     if isinstance(scope, SuggestionFilterScope):
@@ -120,37 +100,33 @@ def _record(filter: Filter, prop: str) -> ColumnElement:
 
 
 def _metadata(q: DatasetQuery, filter: Filter, name: str) -> ColumnElement:
-    """Through the metadata index (``metaindex.py``): no record's JSON is read."""
-    ids = _metadata_ids(q, filter, name)
-    return false() if ids is None else Record.id.in_(ids)
-
-
-def _metadata_json(q: DatasetQuery, filter: Filter, name: str) -> ColumnElement:
-    """SQLite's json_each elements of the record's metadata value (the rows the index holds)."""
+    """PostgreSQL: through the metadata index (``metaindex.py``); SQLite: json_each of each record's value."""
     kind = q.schema.metadata.get(name)
     if kind is None:
         return false()
-    elements = q.json.elements(Record.metadata_, (name,))
-    return _match_elements(elements, filter, numeric=kind != MetadataPropertyType.terms)
+    numeric = kind != MetadataPropertyType.terms
+    if not q.json.postgresql:
+        return _match_elements(q.json.elements(Record.metadata_, (name,)), filter, numeric=numeric)
+    ids = metaindex.record_ids(q.dataset_id, name, filter, numeric=numeric)
+    return false() if ids is None else Record.id.in_(ids)
 
 
 def _metadata_ids(q: DatasetQuery, filter: Filter, name: str) -> Select | None:
     kind = q.schema.metadata.get(name)
     if kind is None:
         return None
-    numeric = kind != MetadataPropertyType.terms
-    return metaindex.record_ids(q.dataset_id, name, filter, numeric=numeric, postgresql=q.json.postgresql)
+    return metaindex.record_ids(q.dataset_id, name, filter, numeric=kind != MetadataPropertyType.terms)
 
 
 def metadata_count(q: DatasetQuery, filter: Filter | None) -> Select | None:
-    """The count of the records passing a filter made of metadata leaves only, read from the metadata index
-    alone; None for any other filter.
+    """PostgreSQL: the count of the records passing a filter made of metadata leaves only, read from the
+    metadata index alone; None for any other filter (and on SQLite).
 
     Why: those records are the distinct record ids of the index rows that pass (ANDed leaves intersect);
     counting them there skips a semi-join with the dataset's records, which cost more than the whole count
-    (90k of 100k records: SQLite 155 -> 22 ms, PostgreSQL 75 -> 45 ms).
+    (90k of 100k records: 75 -> 35 ms).
     """
-    leaves = _leaves(filter) if filter is not None else []
+    leaves = _leaves(filter) if filter is not None and q.json.postgresql else []
     if not leaves or not all(isinstance(leaf.scope, MetadataFilterScope) for leaf in leaves):
         return None
     sets = [_metadata_ids(q, leaf, leaf.scope.metadata_property) for leaf in leaves]

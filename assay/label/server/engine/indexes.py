@@ -92,10 +92,15 @@ async def prepare(db: AsyncSession) -> None:
     current = await db.execute(text("SELECT value FROM assay_engine_meta WHERE key = 'text_schema'"))
     if current.scalar() != SCHEMA_VERSION:
         await _rebuild_text(db, postgresql)
-    current = await db.execute(text("SELECT value FROM assay_engine_meta WHERE key = 'metadata_schema'"))
-    if current.scalar() != metaindex.SCHEMA_VERSION:
-        await metaindex.rebuild(db, postgresql)
+    current = (
+        await db.execute(text("SELECT value FROM assay_engine_meta WHERE key = 'metadata_schema'"))
+    ).scalar()
+    if postgresql and current != metaindex.SCHEMA_VERSION:
+        await metaindex.rebuild(db)
         await _set_version(db, "metadata_schema", metaindex.SCHEMA_VERSION)
+    elif not postgresql and current is not None:
+        await metaindex.drop_sqlite(db)
+        await db.execute(text("DELETE FROM assay_engine_meta WHERE key = 'metadata_schema'"))
     await db.commit()
     if postgresql and await _autovacuum_off(db):
         await db.commit()

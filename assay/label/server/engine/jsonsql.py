@@ -1,8 +1,8 @@
 """JSON expressions that SQLite (json_each / json_extract) and PostgreSQL (json operators) spell differently.
 
 Argilla keeps metadata, suggestion values and response values in JSON columns; every filter and sort on
-them goes through ``JsonSql`` so the rest of the engine never asks which database it runs on (metadata
-filters and metrics read the metadata index instead, ``metaindex.py``).
+them goes through ``JsonSql`` so the rest of the engine never asks which database it runs on (on
+PostgreSQL, metadata filters and metrics read the metadata index instead, ``metaindex.py``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from argilla_server.search_engine.base import (
     MetadataMetrics,
     TermsMetrics,
 )
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import metaindex
@@ -44,12 +44,14 @@ async def user_progress(db: AsyncSession, dataset: Dataset, user: User) -> dict:
 
 async def metadata_metrics(db: AsyncSession, metadata_property: MetadataProperty) -> MetadataMetrics:
     """Term counts (most frequent first) for a terms property; min and max for a number property."""
-    postgresql = JsonSql.of(db).postgresql
-    source, number, body = metaindex.element_rows(
-        metadata_property.dataset_id, metadata_property.name, postgresql
-    )
-    elements = Elements(source, body, number)
-    base = select().select_from(source)
+    json = JsonSql.of(db)
+    if json.postgresql:  # the metadata index (metaindex.py)
+        source, number, body = metaindex.element_rows(metadata_property.dataset_id, metadata_property.name)
+        elements, base = Elements(source, body, number), select().select_from(source)
+    else:
+        elements = json.elements(Record.metadata_, (metadata_property.name,))
+        base = select().select_from(Record).join(elements.source, true())
+        base = base.where(Record.dataset_id == metadata_property.dataset_id)
     if metadata_property.type == MetadataPropertyType.terms:
         return await _terms_metrics(db, base, elements)
     row = (await db.execute(base.add_columns(func.min(elements.number), func.max(elements.number)))).one()

@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from .filters import dense_page, metadata_count
+from .filters import metadata_count
 from .filters import where as filter_where
 from .fulltext import text_page
 from .schema import DatasetQuery
@@ -65,8 +65,6 @@ async def search_records(
     indexed = metadata_count(q, filter)  # a filter of metadata leaves only: counted from their index
     count = indexed if indexed is not None else select(func.count()).select_from(Record).where(where)
     total = (await db.execute(count)).scalar_one()
-    if indexed is not None and dense_page(q, total):
-        where = filter_where(q, filter, metadata_json=True)
     stmt = select(Record.id).where(where).order_by(*ordering).offset(offset).limit(limit)
     items = [SearchResponseItem(record_id=record_id) for record_id in (await db.execute(stmt)).scalars()]
     return SearchResponses(items=items, total=total)
