@@ -11,7 +11,7 @@ into blocks gives the rows of one block holding everything, so version ids do no
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +25,6 @@ from assay.curate.steps import REGISTRY, StepContext
 from assay.curate.steps.base import DECISION_COLUMNS, DETAIL, DUPLICATE_OF, REASON, CorpusInput
 from assay.errors import InputError
 from assay.schema import CONTENT_DTYPES, ID, QUARANTINE_SCHEMA, SOURCE, content_columns
-from assay.store.blocks import align
 
 Progress = Callable[[str, dict], None]
 
@@ -200,7 +199,7 @@ def _pass(
     out, keys = run.spill.parts(), run.spill.parts()
     start = offset = 0
     spec = REGISTRY[corpus].corpus if corpus else None
-    for k, block in enumerate(_drain(current)):
+    for k, block in enumerate(current.drain()):
         if src is not None:
             block = _final_ids(block, start, src, k in src.recompute)
             start += block.height
@@ -227,16 +226,6 @@ def _pass(
     keys.release()
     run.stats[corpus].seconds += time.perf_counter() - t0
     return out, (corpus, decisions)
-
-
-def _drain(parts: Parts) -> Iterator[pl.DataFrame]:
-    """Each block with the parts' schema, released from memory or disk once read."""
-    schema = parts.schema
-    for entry in list(parts.entries):
-        block = align(entry.read(), schema, entry.height)
-        parts.spill.release(entry)
-        yield block
-    parts.entries = []
 
 
 def _split(out: pl.DataFrame, step_name: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:

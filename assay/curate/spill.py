@@ -106,8 +106,6 @@ class _Entry:
         assert self.path is not None
         return pl.read_ipc(self.path, columns=cols)
 
-    def lazy(self) -> pl.LazyFrame:
-        return pl.scan_ipc(self.path) if self.path is not None else self.read().lazy()
 
 
 class Parts:
@@ -152,13 +150,14 @@ class Parts:
         for entry in self.entries:
             yield align(entry.read(list(schema.names())), schema, entry.height)
 
-    def lazy(self) -> pl.LazyFrame:
+    def drain(self) -> Iterator[pl.DataFrame]:
+        """Each block with the parts' schema, released from memory or disk once read (a one-way pass)."""
         schema = self.schema
-        if not self.entries:
-            return pl.DataFrame(schema=schema).lazy()
-        return pl.concat([e.lazy() for e in self.entries], how="diagonal_relaxed").select(
-            pl.col(c).cast(t) for c, t in schema.items()
-        )
+        for entry in list(self.entries):
+            block = align(entry.read(), schema, entry.height)
+            self.spill.release(entry)
+            yield block
+        self.entries = []
 
     def texts_of(self, rows: np.ndarray) -> Iterator[pl.Series]:
         """The content text of rows at these positions (sorted, unique), block by block, reading only

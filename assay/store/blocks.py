@@ -23,8 +23,6 @@ class Blocks(Protocol):
 
     def frames(self, columns: Sequence[str] | None = None) -> Iterator[pl.DataFrame]: ...
 
-    def lazy(self) -> pl.LazyFrame: ...
-
 
 class FrameBlocks:
     """One DataFrame as a single block."""
@@ -43,8 +41,6 @@ class FrameBlocks:
     def frames(self, columns: Sequence[str] | None = None) -> Iterator[pl.DataFrame]:
         yield self.df if columns is None else self.df.select(columns)
 
-    def lazy(self) -> pl.LazyFrame:
-        return self.df.lazy()
 
 
 def as_blocks(data: pl.DataFrame | Blocks) -> Blocks:
