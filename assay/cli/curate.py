@@ -27,6 +27,8 @@ EXAMPLE = """Examples:
   assay curate run data/train.jsonl --name train-v1
 
   assay curate run 'raw/*.jsonl' raw/extra.csv --map prompt=instruction --map response=output --json
+
+  RAY_ADDRESS=head-node:6379 assay curate run 'raw/*.jsonl' --engine ray
 """
 
 
@@ -48,6 +50,9 @@ def run(
     name: Annotated[str | None, typer.Option("--name", "-n", help="Tag the resulting version with this name (moves an existing tag).")] = None,
     strict: Annotated[bool | None, typer.Option("--strict/--no-strict", help="Exit 2 instead of quarantining malformed rows (default: curate.strict).", show_default=False)] = None,
     mapping: Annotated[list[str] | None, typer.Option("--map", help="Map a canonical column to yours, e.g. prompt=instruction (repeatable; overrides curate.read.columns).")] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help="local (this process) or ray (each block a Ray task; needs assay[ray]; "
+                                               "joins RAY_ADDRESS / curate.ray.address, else starts a local cluster). Default: curate.engine. "
+                                               "Both write the same version.", show_default=False)] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -65,7 +70,7 @@ def run(
     ws = open_workspace(workspace)
     base = ws.load_config(config)
     columns = {**base.curate.read.columns, **_mapping(mapping)} if mapping else None
-    cfg = settings(ws, config, **{"curate.strict": strict, "curate.read.columns": columns}).curate
+    cfg = settings(ws, config, **{"curate.strict": strict, "curate.read.columns": columns, "curate.engine": engine}).curate
     if as_json:
         result = curate(ws, inputs, cfg, name=name)
         report = write_report(ws, result.write.version)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from assay.curate.readers import ReadConfig
@@ -15,6 +17,24 @@ from assay.curate.steps.quality import QualityConfig
 from assay.curate.steps.split import SplitConfig
 
 DEFAULT_STEPS = ["normalize", "quality", "pii", "exact_dedup", "near_dedup", "decontaminate", "split"]
+
+
+class RayConfig(BaseModel):
+    """`[curate.ray]`: where the Ray engine runs (none of it changes a result)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str | None = Field(
+        None,
+        examples=["head-node:6379", "auto"],
+        description="Ray cluster to join; unset: RAY_ADDRESS, else a local cluster is started for the run.",
+    )
+    num_cpus: int | None = Field(None, ge=1, examples=[8], description="CPUs of a local cluster (unset: every core).")
+    object_store_mb: int | None = Field(
+        None, ge=64, examples=[4096], description="Object store of a local cluster (MiB; unset: Ray's default, 30 % of memory). "
+        "Blocks beyond it spill to disk.",
+    )
+    retries: int = Field(3, ge=0, description="Times a task is retried when its worker dies before the run fails.")
 
 
 class CurateConfig(BaseModel):
@@ -38,6 +58,13 @@ class CurateConfig(BaseModel):
         description="Rows held in memory between passes before the run spills them to disk (MiB); with "
         "read.chunk_rows it bounds the run's memory. Results do not depend on it.",
     )
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        exclude=True,
+        description="`local`: this process, memory bounded by memory_mb; `ray`: each block's work as a Ray task "
+        "on a local or remote cluster (pip install 'assay[ray]'). Both write the same version.",
+    )
+    ray: RayConfig = Field(default_factory=RayConfig, exclude=True, description="The Ray engine's cluster.")
     read: ReadConfig = Field(default_factory=ReadConfig, description="How input files are read and mapped.")
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig, description="The `normalize` step.")
     quality: QualityConfig = Field(default_factory=QualityConfig, description="The `quality` step.")

@@ -6,14 +6,16 @@ bounded memory, and this module owns the run's resources, statistics and the ver
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from assay.curate import engine as local_engine
 from assay.curate.config import CurateConfig
-from assay.curate.engine import Ingested, Progress, StepStats, check_read, read_inputs, run_blocks
+from assay.curate.engine import Ingested, Progress, StepStats, check_read, run_blocks
 from assay.curate.evalsets import load_eval_sets
 from assay.curate.readers import expand_inputs, file_fingerprint
 from assay.curate.spill import Parts, Spill
@@ -70,6 +72,10 @@ def curate(
     >>> result = curate(Workspace.open(), ["data/train.jsonl"])  # doctest: +SKIP
     """
     cfg = config or ws.config.curate
+    if cfg.engine == "ray":
+        from assay.curate.ray_engine import require_ray
+
+        require_ray()
     files = expand_inputs(inputs)
     fingerprints = [file_fingerprint(f) for f in files]
     extra, references = step_resources(ws, cfg)
@@ -81,29 +87,42 @@ def curate(
         return result
     spill = Spill(new_staging_dir(ws.layout.tmp, "spill"), cfg.memory_mb * 2**20)
     try:
-        src = read_inputs(files, cfg, spill, progress)
-        check_read(src, cfg.strict)
-        read = src.rows.height  # the engine consumes the blocks it reads
-        kept, rejects, stats = run_blocks(src, cfg, extra, spill, progress)
-        counts = _counts(read, src.quarantine, stats, kept.height, rejects.height if rejects else 0)
-        progress("write", {"rows": kept.height})
-        write = ws.datasets.write(
-            kept,
-            kind="curated",
-            config=cfg.model_dump(mode="json"),
-            rejects=rejects,
-            quarantine=src.quarantine,
-            counts=counts,
-            seed=cfg.seed,
-            recipe_key=key,
-            parents=references["parents"],
-            extra={"inputs": fingerprints, "evals": references["evals"], "pipeline_version": PIPELINE_VERSION},
-        )
+        with _engine(cfg) as engine:
+            src = engine.read_inputs(files, cfg, spill, progress)
+            check_read(src, cfg.strict)
+            read = src.rows.height  # the engine consumes the blocks it reads
+            kept, rejects, stats = engine.run_blocks(src, cfg, extra, spill, progress)
+            counts = _counts(read, src.quarantine, stats, kept.height, rejects.height if rejects else 0)
+            progress("write", {"rows": kept.height})
+            write = ws.datasets.write(
+                kept,
+                kind="curated",
+                config=cfg.model_dump(mode="json"),
+                rejects=rejects,
+                quarantine=src.quarantine,
+                counts=counts,
+                seed=cfg.seed,
+                recipe_key=key,
+                parents=references["parents"],
+                extra={"inputs": fingerprints, "evals": references["evals"], "pipeline_version": PIPELINE_VERSION},
+            )
     finally:
         spill.remove()
     result = CurateResult(write, False, counts)
     _tag(ws, result, name)
     return result
+
+
+@contextmanager
+def _engine(cfg: CurateConfig) -> Iterator:
+    """The engine module that runs the passes (`read_inputs`, `run_blocks`), connected for the run."""
+    if cfg.engine == "local":
+        yield local_engine
+        return
+    from assay.curate import ray_engine
+
+    with ray_engine.ray_session(cfg.ray):
+        yield ray_engine
 
 
 def step_resources(ws, cfg: CurateConfig) -> tuple[dict, dict]:

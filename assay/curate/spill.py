@@ -67,7 +67,7 @@ class Spill:
 
     def release(self, entry: _Entry) -> None:
         self.held -= entry.size
-        entry.frame, entry.data, entry.size = None, None, 0
+        entry.free()
         if entry.path is not None:
             entry.path.unlink(missing_ok=True)
 
@@ -94,6 +94,9 @@ class _Entry:
     data: bytes | None = None
     path: Path | None = None
     size: int = 0
+
+    def free(self) -> None:
+        self.frame, self.data, self.size = None, None, 0
 
     def read(self, columns: Sequence[str] | None = None) -> pl.DataFrame:
         cols = None if columns is None else [c for c in columns if c in self.schema]

@@ -1,0 +1,362 @@
+"""The Ray curation engine: the local engine's passes, with each block's work as a Ray task.
+
+The passes are those of `assay.curate.engine`, and so are the functions run in them: a read task
+per input file yields its blocks (ids and occurrence keys computed there); then, per pass, one task
+per block merges the pending corpus decisions, runs the row-wise steps (normalise, quality, PII),
+computes the next corpus step's keys (MinHash band keys, content hashes, split groups) and returns
+the kept rows, the rejects and its statistics. Blocks stay in Ray's object store (which spills to
+disk when full); the driver holds only object references, the small per-row keys while a corpus
+step decides, and the decisions. Corpus decisions are made by the same `decide` functions as
+locally, so a Ray run writes the version the local engine writes, id for id (tests check it).
+
+A task whose worker dies is retried (`[curate.ray] retries`); a run that still fails raises and
+leaves no version. Inputs are read on the driver's node (local paths need no shared file system);
+block tasks run wherever the cluster has room.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from assay.curate.config import CurateConfig, RayConfig
+from assay.curate.engine import (
+    Ingested,
+    Pending,
+    Progress,
+    StepStats,
+    _final_ids,
+    _repeats,
+    _Run,
+    _segments,
+)
+from assay.curate.ids import ids_for, light_text, occurrence_keys, with_ids
+from assay.curate.readers import InputFile, read_chunks
+from assay.curate.spill import Parts, Spill, _Entry
+from assay.curate.steps import REGISTRY, StepContext
+from assay.curate.steps.base import CorpusInput
+from assay.errors import AssayError, ConfigError, MissingDependencyError
+from assay.schema import CONTENT_DTYPES, ID, QUARANTINE_SCHEMA, SOURCE, content_columns
+from assay.store.blocks import align
+
+# Per pass, each block task returns: kept rows, the corpus step's keys, its statistics, then the
+# rejects of each filter step of the pass.
+_FIXED_RETURNS = 3
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"the Ray engine needs `ray`, which is not installed ({exc})",
+            hint="pip install 'assay[ray]', or run with the local engine ([curate] engine = \"local\")",
+        ) from exc
+    return ray
+
+
+def require_ray() -> None:
+    """Fail early (exit 2, naming the extra) when the Ray engine is asked for without Ray."""
+    _ray()
+
+
+@contextmanager
+def ray_session(cfg: RayConfig) -> Iterator[Any]:
+    """Ray, connected: an already initialised session is used as is; else the configured address
+    (or RAY_ADDRESS) is joined, or a local cluster started and shut down at the end."""
+    ray = _ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    address = cfg.address or os.environ.get("RAY_ADDRESS") or None
+    try:
+        if address:
+            _check_reachable(address)
+            ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(
+                num_cpus=cfg.num_cpus,
+                object_store_memory=cfg.object_store_mb * 2**20 if cfg.object_store_mb else None,
+                include_dashboard=False,
+                logging_level="ERROR",
+                log_to_driver=False,
+                configure_logging=False,
+            )
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError, OSError) as exc:
+        raise _unreachable(address, exc) from exc
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A quick TCP check of a `host:port` address: Ray itself retries an unreachable one for minutes."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" and other forms are resolved by Ray, which fails fast on them
+    with socket.create_connection((host, int(port)), timeout=timeout):
+        pass
+
+
+def _unreachable(address: str | None, exc: BaseException) -> ConfigError:
+    why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return ConfigError(
+        f"cannot connect to the Ray cluster at {address!r}: {why}",
+        hint="start one with `ray start --head` and pass the address it prints ([curate.ray] address or "
+        "RAY_ADDRESS), or leave both unset to start a local cluster",
+    )
+
+
+@dataclass
+class _RefEntry(_Entry):
+    """A block held in Ray's object store (an Arrow table); read on demand, zero-copy on its node."""
+
+    ref: Any = None
+
+    def read(self, columns: list[str] | None = None) -> pl.DataFrame:
+        cols = None if columns is None else [c for c in columns if c in self.schema]
+        if cols == []:
+            return pl.DataFrame()
+        table = _ray().get(self.ref)
+        df = pl.from_arrow(table) if cols is None else pl.from_arrow(table.select(cols))
+        assert isinstance(df, pl.DataFrame)
+        return df
+
+    def free(self) -> None:
+        super().free()
+        self.ref = None  # Ray frees the block once no reference is left
+
+
+def _to_arrow(df: pl.DataFrame) -> pa.Table:
+    return df.to_arrow()
+
+
+def _from_arrow(table: pa.Table, schema: pl.Schema | None = None) -> pl.DataFrame:
+    df = pl.from_arrow(table)
+    assert isinstance(df, pl.DataFrame)
+    return df if schema is None else align(df, schema, table.num_rows)
+
+
+# ---- reading -------------------------------------------------------------------------------------
+
+
+def _read_file(f: InputFile, cfg: CurateConfig) -> Iterator[Any]:
+    """Yield, per chunk of one file: a small summary, then its rows (with provisional ids) as Arrow."""
+    for chunk in read_chunks(f, cfg.read):
+        block, keys = chunk.rows, None
+        if block.height:
+            light = light_text(block)
+            keys = occurrence_keys(block, light)
+            block = with_ids(block, ids_for(block.get_column(SOURCE), light, pl.zeros(block.height, pl.Int64, eager=True)))
+        else:
+            block = with_ids(block, pl.Series(ID, [], dtype=pl.String))
+        # The summary first: a reader's error surfaces at the summary the driver reads.
+        yield {"height": block.height, "schema": block.schema, "quarantine": chunk.quarantine, "keys": keys}
+        yield _to_arrow(block)
+
+
+def read_inputs(files: list[InputFile], cfg: CurateConfig, spill: Spill, progress: Progress) -> Ingested:
+    """`engine.read_inputs` with one Ray task per file (on the driver's node); blocks stay in Ray."""
+    ray = _ray()
+    task = ray.remote(_read_file).options(num_returns="streaming", max_retries=cfg.ray.retries, **_here(ray))
+    streams = [task.remote(f, cfg) for f in files]
+    rows, quarantine, keys = spill.parts(), spill.parts(), []
+    quarantine.append(pl.DataFrame(schema=QUARANTINE_SCHEMA))
+    bad = 0
+    for f, stream in zip(files, streams, strict=True):
+        n, refs = 0, iter(stream)
+        for info_ref in refs:
+            info = _get(ray, info_ref)
+            rows.entries.append(_RefEntry(info["height"], info["schema"], ref=next(refs)))
+            quarantine.append(info["quarantine"])
+            if info["keys"] is not None:
+                keys.append(info["keys"])
+            n, bad = n + info["height"], bad + info["quarantine"].height
+            progress("read", {"source": f.source, "rows": n, "quarantined": bad})
+    schema = pl.Schema({c: CONTENT_DTYPES.get(c, t) for c, t in rows.schema.items()})
+    whole = content_columns(schema)
+    recompute = {k for k, e in enumerate(rows.entries) if e.height and content_columns(e.schema) != whole}
+    return Ingested(rows, quarantine, schema, _repeats(keys), recompute)
+
+
+def _here(ray: Any) -> dict:
+    """Scheduling options that keep a task on the driver's node (where the input paths are)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    node = ray.get_runtime_context().get_node_id()
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=node, soft=False)}
+
+
+# ---- the passes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PassSpec:
+    """What every block task of a pass needs (put in the object store once per pass)."""
+
+    cfg: CurateConfig
+    ctx: StepContext
+    schema: pl.Schema
+    merge: str | None  # the corpus step whose decisions this pass merges
+    row_steps: tuple[str, ...]
+    corpus: str | None  # the corpus step whose keys this pass computes
+    filters: tuple[str, ...]  # filter steps of this pass, in order: one rejects output each
+
+
+def _block_task(spec: _PassSpec, table: pa.Table, ids: tuple[pl.DataFrame, bool] | None, decisions: pl.DataFrame | None) -> tuple:
+    """One block through one pass, as the local engine's `_pass` does it (the same functions)."""
+    block = _from_arrow(table, spec.schema)
+    if ids is not None:
+        hits, whole = ids
+        block = _final_ids(block, 0, SimpleNamespace(repeats=hits), whole)  # type: ignore[arg-type]
+    quiet = Spill(Path("."), 0, unbounded=True)
+    names = [n for n in (spec.merge, *spec.row_steps) if n]
+    run = _Run(spec.cfg, spec.ctx, quiet, lambda *_: None, {n: quiet.parts() for n in spec.filters},
+               {n: StepStats(n) for n in names})
+    if spec.merge is not None:
+        merge = REGISTRY[spec.merge].corpus.merge  # type: ignore[union-attr]
+        block = run.step(spec.merge, block, lambda b: merge(b, decisions))
+    for name in spec.row_steps:
+        block = run.step(name, block, run.row_step(name))
+    keys = None
+    if spec.corpus is not None:
+        t0 = time.perf_counter()
+        keys = REGISTRY[spec.corpus].corpus.keys(block, spec.cfg.step_config(spec.corpus), spec.ctx)  # type: ignore[union-attr]
+        run.stats.setdefault(spec.corpus, StepStats(spec.corpus)).seconds += time.perf_counter() - t0
+    rejects = [pl.concat(list(run.rejects[n].frames())) for n in spec.filters]
+    meta = {
+        "height": block.height,
+        "schema": block.schema,
+        "keys": None if keys is None else (keys.height, keys.schema),
+        "rejects": [(r.height, r.schema) for r in rejects],
+        "stats": run.stats,
+    }
+    return (_to_arrow(block), None if keys is None else _to_arrow(keys), meta, *(_to_arrow(r) for r in rejects))
+
+
+def run_blocks(
+    src: Ingested, cfg: CurateConfig, extra: dict, spill: Spill, progress: Progress
+) -> tuple[Parts, Parts | None, list[StepStats]]:
+    """`engine.run_blocks` with each block's work as a Ray task: kept rows, rejects, stats."""
+    ray = _ray()
+    ctx = StepContext(seed=cfg.seed, content_columns=content_columns(src.schema), extra=extra)
+    stats = {n: StepStats(n) for n in cfg.steps}
+    rejects: dict[str, Parts] = {n: spill.parts() for n in cfg.steps if REGISTRY[n].is_filter}
+    task = ray.remote(_block_task)
+    passes = _RayPasses(ray, task, cfg, ctx, spill, progress, stats, rejects)
+    current, pending = src.rows, None
+    current.schema = src.schema
+    for k, (row_steps, corpus) in enumerate(_segments(cfg.steps)):
+        current, pending = passes.run(current, pending, row_steps, corpus, src if k == 0 else None)
+    if pending is not None:
+        current, _ = passes.run(current, pending, [], None, None)
+    ordered = [rejects[n] for n in cfg.steps if n in rejects]
+    return current, Parts.chain(spill, ordered) if ordered else None, [stats[n] for n in cfg.steps]
+
+
+@dataclass
+class _RayPasses:
+    ray: Any
+    task: Any
+    cfg: CurateConfig
+    ctx: StepContext
+    spill: Spill
+    progress: Progress
+    stats: dict[str, StepStats]
+    rejects: dict[str, Parts]
+
+    def run(
+        self, current: Parts, pending: Pending | None, row_steps: list[str], corpus: str | None, src: Ingested | None
+    ) -> tuple[Parts, Pending | None]:
+        merge = pending[0] if pending else None
+        names = [n for n in (merge, *row_steps) if n]
+        filters = tuple(n for n in names if REGISTRY[n].is_filter)
+        spec = self.ray.put(_PassSpec(self.cfg, self.ctx, current.schema, merge, tuple(row_steps), corpus, filters))
+        calls, offset = [], 0
+        for k, entry in enumerate(current.entries):
+            ids = _id_fix(src, offset, entry.height, k) if src is not None else None
+            part = pending[1].slice(offset, entry.height) if pending else None
+            offset += entry.height
+            calls.append(self.task.options(num_returns=_FIXED_RETURNS + len(filters), max_retries=self.cfg.ray.retries,
+                                           retry_exceptions=False).remote(spec, entry.ref, ids, part))
+        metas = self._wait([c[2] for c in calls], current.heights(), "+".join(names) or corpus or "merge")
+        current.release()
+        out, keys = self.spill.parts(), self.spill.parts()
+        for call, meta in zip(calls, metas, strict=True):
+            out.entries.append(_RefEntry(meta["height"], meta["schema"], ref=call[0]))
+            if meta["keys"] is not None:
+                keys.entries.append(_RefEntry(*meta["keys"], ref=call[1]))
+            for name, (height, schema), ref in zip(filters, meta["rejects"], call[_FIXED_RETURNS:], strict=True):
+                self.rejects[name].entries.append(_RefEntry(height, schema, ref=ref))
+            for name, st in meta["stats"].items():
+                _add(self.stats[name], st)
+        if corpus is None:
+            return out, None
+        self.progress("step", {"step": corpus, "rows": out.height})
+        t0 = time.perf_counter()
+        spec_c = REGISTRY[corpus].corpus
+        assert spec_c is not None
+        decisions = spec_c.decide(CorpusInput(keys, out.schema, out.texts_of, self.spill.scratch), self.cfg.step_config(corpus), self.ctx)
+        keys.release()
+        self.stats[corpus].seconds += time.perf_counter() - t0
+        return out, (corpus, decisions)
+
+    def _wait(self, refs: list, heights: list[int], label: str) -> list[dict]:
+        """Each block's summary, in block order; progress as blocks finish; a failed task fails the run."""
+        done: dict[int, dict] = {}
+        index = {ref: k for k, ref in enumerate(refs)}
+        waiting, rows = list(refs), 0
+        while waiting:
+            ready, waiting = self.ray.wait(waiting, num_returns=1)
+            for ref in ready:
+                done[index[ref]] = _get(self.ray, ref)
+                rows += heights[index[ref]]
+                self.progress("step", {"step": label, "rows": rows})
+        return [done[k] for k in range(len(refs))]
+
+
+def _id_fix(src: Ingested, start: int, height: int, k: int) -> tuple[pl.DataFrame, bool] | None:
+    """A block's repeated rows (positions within the block) when its provisional ids need fixing."""
+    hits = src.repeats.filter(pl.col("_pos").is_between(start, start + height - 1))
+    whole = k in src.recompute
+    if not whole and hits.height == 0:
+        return None
+    return hits.with_columns(pl.col("_pos") - start), whole
+
+
+def _add(total: StepStats, part: StepStats) -> None:
+    total.rows_in += part.rows_in
+    total.rows_out += part.rows_out
+    total.changed += part.changed
+    total.seconds += part.seconds
+    for reason, n in part.removed.items():
+        total.removed[reason] = total.removed.get(reason, 0) + n
+
+
+def _get(ray: Any, ref: Any) -> Any:
+    """ray.get, with a step's own error raised as itself and Ray's failures as a clear error."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, AssayError):
+            raise exc.cause from None
+        raise AssayError(
+            f"a curation task failed on the Ray cluster: {exc.cause!r}", hint="see the traceback above; no version was written"
+        ) from exc
+    except ray.exceptions.RayError as exc:
+        raise AssayError(
+            f"a curation task was lost on the Ray cluster ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+            "no version was written",
+            hint="check the cluster's workers and memory (`ray status`); raise [curate.ray] retries to retry lost tasks more",
+        ) from exc

@@ -1,0 +1,136 @@
+"""The Ray engine on a real local Ray cluster: the version of the local engine, id for id, and
+clean failures (a killed worker, no Ray installed, an unreachable cluster)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from typer.testing import CliRunner
+
+from assay.cli import app
+from assay.curate.config import CurateConfig
+from assay.errors import AssayError
+from assay.workspace import Workspace, staging_leftovers
+from tests.curate.test_streaming import CONFIGS, _corpus, _run
+
+ray = pytest.importorskip("ray", reason="the Ray engine's tests need assay[ray]")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray cluster of two CPUs for the module (the engine joins an initialised session)."""
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _strip_seconds(counts: dict) -> dict:
+    return {**counts, "steps": [{k: v for k, v in s.items() if k != "seconds"} for s in counts["steps"]]}
+
+
+@pytest.mark.parametrize("options", CONFIGS.values(), ids=list(CONFIGS))
+def test_ray_run_writes_the_local_engines_version(cluster, tmp_path: Path, options: dict) -> None:
+    files = _corpus(tmp_path)
+    cfg = CurateConfig.model_validate({**options, "read": {"chunk_rows": 7}})
+    local_ws, local = _run(tmp_path, "local", files, cfg)
+    ray_ws, remote = _run(tmp_path, "ray", files, cfg.model_copy(update={"engine": "ray"}))
+    # The engine is not part of the recorded config: same inputs and config, same version id.
+    assert remote.version_id == local.version_id
+    assert _strip_seconds(remote.counts) == _strip_seconds(local.counts)
+    a, b = local_ws.datasets.get(local.version_id), ray_ws.datasets.get(remote.version_id)
+    assert b.data().collect().equals(a.data().collect())
+    assert b.manifest["digests"] == a.manifest["digests"]
+    assert remote.counts["rejected"] > 0 and remote.counts["quarantined"] == 3
+    assert not staging_leftovers(ray_ws.layout)
+
+
+class _Killer(threading.Thread):
+    """SIGKILLs the first Ray worker process seen running a block task (a real worker death)."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.killed: int | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        me = os.getpid()
+        while not self.stop.is_set() and self.killed is None:
+            for proc in psutil.Process(me).children(recursive=True):  # the local cluster's workers
+                try:
+                    if proc.cmdline()[:1] == ["ray::_block_task"]:
+                        proc.send_signal(signal.SIGKILL)
+                        self.killed = proc.pid
+                        return
+                except (psutil.NoSuchProcess, psutil.AccessDenied, IndexError):
+                    continue
+            time.sleep(0.002)
+
+
+def _killed_run(tmp_path: Path, name: str, cfg: CurateConfig):
+    killer = _Killer()
+    killer.start()
+    try:
+        return _run(tmp_path, name, _corpus(tmp_path), cfg), killer
+    finally:
+        killer.stop.set()
+        killer.join()
+
+
+def test_a_killed_worker_is_retried_and_the_version_is_unchanged(cluster, tmp_path: Path) -> None:
+    cfg = CurateConfig.model_validate({"read": {"chunk_rows": 7}})
+    _, local = _run(tmp_path, "local", _corpus(tmp_path), cfg)
+    (ws, remote), killer = _killed_run(tmp_path, "ray", cfg.model_copy(update={"engine": "ray"}))
+    assert killer.killed is not None, "no block task was seen running"
+    assert remote.version_id == local.version_id
+    assert not staging_leftovers(ws.layout)
+
+
+def test_a_killed_worker_without_retries_fails_cleanly(cluster, tmp_path: Path) -> None:
+    cfg = CurateConfig.model_validate({"read": {"chunk_rows": 4}, "engine": "ray", "ray": {"retries": 0}})
+    ws, _ = Workspace.init(tmp_path / "ray")
+    killer = _Killer()
+    killer.start()
+    try:
+        from assay.curate.pipeline import curate
+
+        with pytest.raises(AssayError, match="lost on the Ray cluster"):
+            curate(ws, _corpus(tmp_path), cfg)
+    finally:
+        killer.stop.set()
+        killer.join()
+    assert killer.killed is not None
+    assert ws.datasets.list() == [] and not staging_leftovers(ws.layout)
+
+
+def test_engine_ray_without_ray_exits_2_naming_the_extra(tmp_path: Path, monkeypatch) -> None:
+    Workspace.init(tmp_path / "ws")
+    files = _corpus(tmp_path)
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    result = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "curate", "run", *map(str, files), "--engine", "ray"])
+    assert result.exit_code == 2, result.output
+    assert "assay[ray]" in result.output
+
+
+def test_an_unreachable_cluster_exits_2_with_the_address(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    Workspace.init(tmp_path / "ws")
+    files = _corpus(tmp_path)
+    env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{port}"}
+    cmd = [sys.executable, "-m", "assay", "--workspace", str(tmp_path / "ws"), "curate", "run", *map(str, files), "--engine", "ray"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f"127.0.0.1:{port}" in done.stderr and "ray start --head" in done.stderr
+    assert Workspace.open(tmp_path / "ws").datasets.list() == []
