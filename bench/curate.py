@@ -15,6 +15,11 @@ near-duplicates), so the generator itself needs no more memory at 10M than at 1M
     .venv/bin/python bench/curate.py --sizes 1000000 --baseline 8256357   # the same sizes with an older commit too
     .venv/bin/python bench/curate.py --sizes 100000 --steps near_dedup --datasketch  # the runner's own overhead
     .venv/bin/python bench/curate.py --sizes 10000000 --keep /tmp/corpus  # keep (and reuse) the corpus files
+    .venv/bin/python bench/curate.py --sizes 100000 1000000 --engine ray  # the Ray engine beside the local one
+
+With --engine ray each size also runs `assay curate run --engine ray` (a local Ray cluster started by
+the command, every core) right after the local engine, and prints the time ratio and whether both wrote
+the same version. Its peak RSS and CPU are the driver process's only (Ray's workers are other processes).
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ def assay_command(tree: Path | None) -> tuple[list[str], dict]:
     return [sys.executable, "-m", "assay"], {**os.environ, "PYTHONPATH": str(tree)}
 
 
-def run_once(data: Path, workdir: Path, tree: Path | None = None, steps: list[str] | None = None) -> dict:
+def run_once(data: Path, workdir: Path, tree: Path | None = None, steps: list[str] | None = None, engine: str = "local") -> dict:
     """One `assay curate run` in a fresh workspace; wall time and the child's own peak RSS."""
     ws = workdir / "ws"
     shutil.rmtree(ws, ignore_errors=True)
@@ -62,7 +67,8 @@ def run_once(data: Path, workdir: Path, tree: Path | None = None, steps: list[st
     if steps:
         (ws / "assay.toml").write_text(f"[curate]\nsteps = {json.dumps(steps)}\n")
     start = time.perf_counter()
-    proc = subprocess.Popen([*cmd, "curate", "run", str(data), "--workspace", str(ws), "--json"],
+    chosen = [] if engine == "local" else ["--engine", engine]  # an older baseline has no --engine
+    proc = subprocess.Popen([*cmd, "curate", "run", str(data), "--workspace", str(ws), "--json", *chosen],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -108,6 +114,7 @@ def main() -> None:
     parser.add_argument("--steps", nargs="+", help="run only these steps (e.g. near_dedup)")
     parser.add_argument("--datasketch", action="store_true", help="also time the plain datasketch loop on each corpus")
     parser.add_argument("--keep", type=Path, help="write the corpora here and reuse them on later runs")
+    parser.add_argument("--engine", choices=["ray"], help="also run this engine on every size, right after the local one")
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, load before: {os.getloadavg()[0]:.2f}")
     base_rate = None
@@ -129,6 +136,11 @@ def main() -> None:
                 report(args.baseline[:10], n, b, base_rate)
                 print(f"{'':>10} this / {args.baseline[:10]}: time {r['wall_s'] / b['wall_s']:.2f}x, peak RSS "
                       f"{r['peak_rss_gb'] / b['peak_rss_gb']:.2f}x, same version: {r['version'] == b['version']}")
+            if args.engine:
+                e = run_once(data, root, steps=args.steps, engine=args.engine)
+                report(args.engine, n, e, base_rate)
+                print(f"{'':>10} {args.engine} / local: time {e['wall_s'] / r['wall_s']:.2f}x, same version: "
+                      f"{e['version'] == r['version']} (RSS and CPU: the driver process only)")
             if args.datasketch:
                 rate = datasketch_rate(data, root)
                 print(f"{'datasketch':>10} {n:>11,} {n / rate:>8.1f} {rate:>9,.0f}  (plain loop, near-dedup only; "
