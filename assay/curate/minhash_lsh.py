@@ -6,7 +6,7 @@ function over arrays so it can be tested alone.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import polars as pl
@@ -84,6 +84,13 @@ class BandReader(Protocol):
     def take_docs(self, docs: np.ndarray) -> BandReader: ...
 
 
+@runtime_checkable
+class BucketPairs(Protocol):
+    """A band-key reader that finds bucket pairs where the bands are (e.g. a Ray task per band)."""
+
+    def bucket_pairs(self, docs: np.ndarray, anchor: np.ndarray) -> pl.DataFrame: ...
+
+
 def candidate_pairs(
     keys: np.ndarray | BandReader, docs: np.ndarray, anchor: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -95,10 +102,13 @@ def candidate_pairs(
     the member with the smallest `anchor` value (a content hash), so hundreds of near-identical
     templates cost linear work and the pairs do not depend on input order.
     """
+    if isinstance(keys, BucketPairs):
+        pairs = keys.bucket_pairs(docs, anchor).unique()
+        return pairs["i"].to_numpy(), pairs["j"].to_numpy()
     n_bands, n_docs = keys.shape
     shares = _shares(n_bands * n_docs, _MIN_KEYS, n_bands) if isinstance(keys, np.ndarray) else n_bands
     groups = np.array_split(np.arange(n_bands), shares)
-    parts = parallel_map(lambda g: _bucket_pairs(keys[groups[g]], docs, anchor), len(groups))
+    parts = parallel_map(lambda g: bucket_pairs(keys[groups[g]], docs, anchor), len(groups))
     pairs = pl.concat(parts).unique()
     return pairs["i"].to_numpy(), pairs["j"].to_numpy()
 
@@ -108,7 +118,7 @@ def _shares(size: int, min_share: int, most: int) -> int:
     return max(1, min(cores(), most, size // min_share))
 
 
-def _bucket_pairs(keys: np.ndarray, docs: np.ndarray, anchor: np.ndarray) -> pl.DataFrame:
+def bucket_pairs(keys: np.ndarray, docs: np.ndarray, anchor: np.ndarray) -> pl.DataFrame:
     """Pairs (i < j) of documents sharing a bucket in any of these bands (keys are band-salted)."""
     flat = keys.ravel()
     shared = pl.Series(flat).is_duplicated().to_numpy()

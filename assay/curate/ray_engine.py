@@ -7,7 +7,12 @@ computes the next corpus step's keys (MinHash band keys, content hashes, split g
 the kept rows, the rejects and its statistics. Blocks stay in Ray's object store (which spills to
 disk when full); the driver holds only object references, the small per-row keys while a corpus
 step decides, and the decisions. Corpus decisions are made by the same `decide` functions as
-locally, so a Ray run writes the version the local engine writes, id for id (tests check it).
+locally (near-dedup's band buckets found by a shuffle of band columns over tasks, `_RayBands`), so a
+Ray run writes the version the local engine writes, id for id (tests check it).
+
+Ray tasks rather than Ray Data's `map_batches`: a block's pass has several outputs (kept rows, keys,
+statistics, each filter's rejects) and a pass must meet its decisions row for row in block order, which
+plain tasks with fixed returns give directly.
 
 A task whose worker dies is retried (`[curate.ray] retries`); a run that still fails raises and
 leaves no version. Inputs are read on the driver's node (local paths need no shared file system);
@@ -26,6 +31,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -41,6 +47,7 @@ from assay.curate.engine import (
     _segments,
 )
 from assay.curate.ids import ids_for, light_text, occurrence_keys, with_ids
+from assay.curate.minhash_lsh import bucket_pairs
 from assay.curate.readers import InputFile, read_chunks
 from assay.curate.spill import Parts, Spill, _Entry
 from assay.curate.steps import REGISTRY, StepContext
@@ -307,7 +314,8 @@ class _RayPasses:
         t0 = time.perf_counter()
         spec_c = REGISTRY[corpus].corpus
         assert spec_c is not None
-        decisions = spec_c.decide(CorpusInput(keys, out.schema, out.texts_of, self.spill.scratch), self.cfg.step_config(corpus), self.ctx)
+        data = CorpusInput(keys, out.schema, out.texts_of, self.spill.scratch, band_reader=_RayBands)
+        decisions = spec_c.decide(data, self.cfg.step_config(corpus), self.ctx)
         keys.release()
         self.stats[corpus].seconds += time.perf_counter() - t0
         return out, (corpus, decisions)
@@ -324,6 +332,53 @@ class _RayPasses:
                 rows += heights[index[ref]]
                 self.progress("step", {"step": label, "rows": rows})
         return [done[k] for k in range(len(refs))]
+
+
+class _RayBands:
+    """LSH band keys in Ray's object store, for near-dedup's decision.
+
+    Bucket pairs are found by a shuffle: a task per key block splits it into one column per band (the
+    map side), then a task per band gathers that band's column from every block and finds its buckets'
+    pairs (`bucket_pairs`, the local engine's function). `reader[bands]` reads bands on the driver.
+    """
+
+    def __init__(self, keys: Parts, docs: np.ndarray | None = None) -> None:
+        self.keys, self.docs = keys, docs
+        self.names = [c for c in keys.schema.names() if c.startswith("_b")]
+        self.shape = (len(self.names), keys.height if docs is None else len(docs))
+
+    def __getitem__(self, bands: np.ndarray) -> np.ndarray:
+        matrix = np.stack([pl.concat([f.get_column(self.names[b]) for f in self.keys.frames([self.names[b]])]).to_numpy() for b in bands])
+        return matrix if self.docs is None else matrix[:, self.docs]
+
+    def take_docs(self, docs: np.ndarray) -> _RayBands:
+        return _RayBands(self.keys, docs if self.docs is None else self.docs[docs])
+
+    def bucket_pairs(self, docs: np.ndarray, anchor: np.ndarray) -> pl.DataFrame:
+        ray = _ray()
+        split = ray.remote(_band_columns)
+        blocks = [e for e in self.keys.entries if e.height]
+        columns = [split.options(num_returns=len(self.names)).remote(e.ref, self.names) for e in blocks]
+        columns = [c if isinstance(c, list) else [c] for c in columns]  # one band: a single ref
+        shared = ray.put((self.docs, docs, anchor))
+        pairs = ray.remote(_band_pairs)
+        calls = [pairs.remote(shared, *(c[b] for c in columns)) for b in range(len(self.names))]
+        return pl.concat([_get(ray, c) for c in calls])
+
+
+def _band_columns(table: pa.Table, names: list[str]) -> tuple | pa.Array:
+    """The map side of the band shuffle: a key block's band columns, one output each."""
+    out = tuple(table.column(n).combine_chunks() for n in names)
+    return out if len(out) > 1 else out[0]
+
+
+def _band_pairs(shared: tuple, *parts: pa.Array) -> pl.DataFrame:
+    """The reduce side: one band's keys from every block, in row order, and its bucket pairs."""
+    subset, docs, anchor = shared
+    keys = np.concatenate([p.to_numpy(zero_copy_only=False) for p in parts]) if parts else np.zeros(0, np.uint64)
+    if subset is not None:
+        keys = keys[subset]
+    return bucket_pairs(keys[None, :], docs, anchor)
 
 
 def _id_fix(src: Ingested, start: int, height: int, k: int) -> tuple[pl.DataFrame, bool] | None:

@@ -12,12 +12,16 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import psutil
 import pytest
 from typer.testing import CliRunner
 
 from assay.cli import app
 from assay.curate.config import CurateConfig
+from assay.curate.minhash_lsh import candidate_pairs
+from assay.curate.spill import Parts, Spill
 from assay.errors import AssayError
 from assay.workspace import Workspace, staging_leftovers
 from tests.curate.test_streaming import CONFIGS, _corpus, _run
@@ -53,6 +57,26 @@ def test_ray_run_writes_the_local_engines_version(cluster, tmp_path: Path, optio
     assert b.manifest["digests"] == a.manifest["digests"]
     assert remote.counts["rejected"] > 0 and remote.counts["quarantined"] == 3
     assert not staging_leftovers(ray_ws.layout)
+
+
+def test_the_band_shuffle_finds_the_local_candidate_pairs(cluster, tmp_path: Path) -> None:
+    from assay.curate.ray_engine import _RayBands, _RefEntry
+
+    rng = np.random.default_rng(0)
+    n, bands = 700, 5
+    # Few distinct keys per band (salted by band, as real band keys are): buckets of every size,
+    # some above MAX_ALL_PAIRS (a star of pairs), none shared across bands.
+    keys = np.stack([rng.integers(0, 30, n) + 1000 * b for b in range(bands)]).astype(np.uint64)
+    frames = [pl.DataFrame({f"_b{b}": keys[b, s : s + 64] for b in range(bands)}) for s in range(0, n, 64)]
+    entries = [_RefEntry(f.height, f.schema, ref=ray.put(f.to_arrow())) for f in frames]
+    parts = Parts(Spill(tmp_path, 0, unbounded=True), entries)
+    anchor = rng.integers(0, 2**63, n).astype(np.uint64)
+    docs = np.sort(rng.choice(n, 400, replace=False))
+    local_i, local_j = candidate_pairs(keys[:, docs], docs, anchor)
+    ray_i, ray_j = candidate_pairs(_RayBands(parts).take_docs(docs), docs, anchor)
+    local = sorted(zip(local_i.tolist(), local_j.tolist(), strict=True))
+    assert len(local) > 1000
+    assert sorted(zip(ray_i.tolist(), ray_j.tolist(), strict=True)) == local
 
 
 class _Killer(threading.Thread):

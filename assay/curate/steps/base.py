@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -22,6 +23,9 @@ from pydantic import BaseModel
 
 from assay.schema import content_text
 from assay.store.blocks import Blocks, FrameBlocks
+
+if TYPE_CHECKING:
+    from assay.curate.minhash_lsh import BandReader
 
 REASON, DETAIL, DUPLICATE_OF = "_reason", "_detail", "_duplicate_of"
 DECISION_COLUMNS = (REASON, DETAIL, DUPLICATE_OF)
@@ -50,6 +54,9 @@ class CorpusInput:
     schema: pl.Schema
     texts_of: TextsOf
     scratch: Path | None = None  # a folder for large intermediate files (the run's spill folder)
+    # How near-dedup reads LSH band keys from `keys` (None: from the blocks, a band at a time); the Ray
+    # engine's reader also finds each band's bucket pairs in a task of its own.
+    band_reader: Callable[[Blocks], BandReader] | None = None
 
     def frame(self, columns: list[str] | None = None) -> pl.DataFrame:
         """The keys (or some of their columns) as one frame."""

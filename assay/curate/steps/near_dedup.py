@@ -110,9 +110,10 @@ class _BandColumns:
 
 
 def _doc_keys(data: CorpusInput, *, materialize: bool = False) -> DocKeys:
-    """The rows' DocKeys; band keys stay in the key blocks unless `materialize`."""
+    """The rows' DocKeys; band keys stay in the key blocks unless `materialize` (read by the engine's
+    band reader when it has one)."""
     arrays = [data.frame([c]).to_series().to_numpy() for c in _KEY_COLUMNS]
-    bands = _BandColumns(data.keys)
+    bands = (data.band_reader or _BandColumns)(data.keys)
     return DocKeys(*arrays, bands[np.arange(bands.shape[0])] if materialize else bands)
 
 
