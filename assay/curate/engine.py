@@ -125,18 +125,19 @@ class _Run:
 
     def step(self, name: str, block: pl.DataFrame, fn: Callable[[pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
         """Run one step on one block; removed rows become rejects."""
-        st, t0 = self.stats[name], time.perf_counter()
+        st, t0, spec = self.stats[name], time.perf_counter(), REGISTRY[name]
         out = fn(block)
-        changed = self._changed(block, out)
+        # Only a step that may rewrite content pays for comparing it (an O(rows) pass over the texts).
+        changed = self._changed(block, out) if spec.rewrites_content else None
         st.rows_in += block.height
-        if REGISTRY[name].is_filter:
+        if spec.is_filter:
             out, rej, drop = _split(out, name)
             self.rejects[name].append(rej)
             for reason, n in rej.group_by("reason").len().iter_rows():
                 st.removed[reason] = st.removed.get(reason, 0) + n
-            changed = changed.filter(~drop)
+            changed = None if changed is None else changed.filter(~drop)
         st.rows_out += out.height
-        st.changed += int(changed.sum())
+        st.changed += 0 if changed is None else int(changed.sum())
         st.seconds += time.perf_counter() - t0
         return out
 

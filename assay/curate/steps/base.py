@@ -97,23 +97,31 @@ class Step:
     is_filter: bool
     doc: str
     corpus: CorpusStep | None = None
+    # Whether the step may rewrite content columns (the engine counts the rows it changed only then).
+    rewrites_content: bool = False
 
 
 REGISTRY: dict[str, Step] = {}
 
 
-def step(name: str, config: type[BaseModel], *, is_filter: bool = False) -> Callable[[StepFn], StepFn]:
-    """Register a row-wise step function under a name the pipeline config can list."""
+def step(
+    name: str, config: type[BaseModel], *, is_filter: bool = False, rewrites_content: bool = True
+) -> Callable[[StepFn], StepFn]:
+    """Register a row-wise step function under a name the pipeline config can list.
+
+    `rewrites_content=False` declares that the step never changes content columns (it only adds
+    columns or decides), so the engine skips comparing them before and after it.
+    """
 
     def wrap(fn: StepFn) -> StepFn:
-        REGISTRY[name] = Step(name, config, fn, is_filter, _first_line(fn.__doc__))
+        REGISTRY[name] = Step(name, config, fn, is_filter, _first_line(fn.__doc__), rewrites_content=rewrites_content)
         return fn
 
     return wrap
 
 
 def corpus_step(name: str, config: type[BaseModel], spec: CorpusStep, doc: str, *, is_filter: bool = False) -> StepFn:
-    """Register a corpus step; returns its whole-frame function."""
+    """Register a corpus step; returns its whole-frame function (corpus steps never rewrite content)."""
     REGISTRY[name] = Step(name, config, spec.whole, is_filter, doc, spec)
     return spec.whole
 

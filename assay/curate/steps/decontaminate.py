@@ -77,7 +77,7 @@ def find_hits(texts: pl.Series, evals: pl.DataFrame, cfg: DecontaminateConfig) -
     return out
 
 
-@step("decontaminate", DecontaminateConfig, is_filter=True)
+@step("decontaminate", DecontaminateConfig, is_filter=True, rewrites_content=False)
 def decontaminate(lf: pl.LazyFrame, cfg: DecontaminateConfig, ctx: StepContext) -> pl.LazyFrame:
     """Flag or drop rows sharing a `ngram`-word sequence with an eval row; name the eval set and row."""
     evals: pl.DataFrame | None = ctx.extra.get(EVALS_KEY)

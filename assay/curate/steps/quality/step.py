@@ -23,7 +23,7 @@ _OWN_SIGNALS = cs.matches(
 )
 
 
-@step("quality", QualityConfig, is_filter=True)
+@step("quality", QualityConfig, is_filter=True, rewrites_content=False)
 def quality(lf: pl.LazyFrame, cfg: QualityConfig, ctx: StepContext) -> pl.LazyFrame:
     """Gopher/C4-style quality signals as `q_*` columns; rows failing a threshold get a reason."""
     is_instruction, response, prompt = row_parts(ctx.content_columns)
