@@ -14,6 +14,7 @@ nothing is dropped silently.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -269,13 +270,17 @@ def _near_duplicate_graph(
 # Pairs whose shingles are held at once: shingles take ~1.4x their text, so verifying every candidate
 # of a 10M-document corpus at once would need gigabytes; a batch of 25k pairs needs ~200 MB.
 VERIFY_BATCH = 25_000
+# Candidate texts up to this size stay in memory even when a scratch folder is given: writing and
+# mapping a file costs more than it saves for a small corpus (~20 MB of candidates at 100k documents).
+IN_MEMORY_TEXT_BYTES = 64 * 2**20
 
 
 class _CandidateTexts:
     """The texts of the rows in candidate pairs, read once; Jaccard measured a batch of pairs at a time.
 
-    With a `scratch` folder the texts go to an Arrow file there and each batch takes its rows from a
-    memory map of it, so the candidates of a large corpus (gigabytes of text) need no memory.
+    With a `scratch` folder, texts beyond `IN_MEMORY_TEXT_BYTES` go to an Arrow file there and each
+    batch takes its rows from a memory map of it, so the candidates of a large corpus (gigabytes of
+    text) need no memory.
     """
 
     def __init__(self, texts_of: TextsOf, rows: np.ndarray, cfg: MinHashConfig, scratch: Path | None = None) -> None:
@@ -283,11 +288,15 @@ class _CandidateTexts:
         self.cfg = cfg
         self.path: Path | None = None
         self.texts: pl.Series | None = None
-        if scratch is None:
-            self.texts = pl.concat([pl.Series(dtype=pl.String), *texts_of(self.rows)])
-        else:
-            self.path = scratch / f"candidates-{uuid.uuid4().hex[:12]}.arrow"
-            _write_texts(self.path, texts_of(self.rows))
+        pieces, held, size = texts_of(self.rows), [pl.Series(dtype=pl.String)], 0
+        for piece in pieces:
+            held.append(piece)
+            size += int(piece.str.len_bytes().sum() or 0)
+            if scratch is not None and size > IN_MEMORY_TEXT_BYTES:
+                self.path = scratch / f"candidates-{uuid.uuid4().hex[:12]}.arrow"
+                _write_texts(self.path, itertools.chain(held[1:], pieces))
+                return
+        self.texts = pl.concat(held)
 
     def jaccard(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """True Jaccard of the shingle sets of rows i[k] and j[k] (row indices of the corpus)."""
@@ -306,7 +315,8 @@ class _CandidateTexts:
         assert self.path is not None
         with pa.memory_map(str(self.path)) as source:  # pages are mapped only while a batch is taken
             column = pa.ipc.open_file(source).read_all().column(0)
-            taken = column.take(pa.array(positions))
+            # pa.array() on a NumPy array imports pandas (~0.6 s); Polars' Arrow export does not.
+            taken = column.take(pl.Series(positions, dtype=pl.Int64).to_arrow())
             del column
         return pl.Series(taken, dtype=pl.String)
 

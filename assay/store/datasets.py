@@ -8,6 +8,7 @@ same id and writing it again is a no-op.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,11 @@ def _write_parquet(blocks: Blocks, path: Path) -> None:
             writer.close()
 
 
+def _write_parquets(parts: tuple[tuple[Blocks, str], ...], folder: Path) -> None:
+    for blocks, file in parts:
+        _write_parquet(blocks, folder / file)
+
+
 def version_id(kind: str, parents: list[str], config_hash: str, digests: dict[str, str]) -> str:
     """ds- + 12 hex of a hash over the rows' digests and the manifest essentials."""
     return "ds-" + json_digest({"kind": kind, "parents": sorted(parents), "config": config_hash, **digests})[:12]
@@ -108,19 +114,24 @@ class DatasetStore(VersionStore):
         parents = list(parents or [])
         data, rejects, quarantine = as_blocks(data), _or_empty(rejects, REJECT_SCHEMA), _or_empty(quarantine, QUARANTINE_SCHEMA)
         config_hash = json_digest(config)
-        digests = {"data": frame_digest(data), "rejects": frame_digest(rejects), "quarantine": frame_digest(quarantine)}
-        vid = version_id(kind, parents, config_hash, digests)
-        manifest = {
-            "id": vid, "family": "dataset", "kind": kind, "name": name, "parents": parents,
-            "created_at": now_iso(), "config": config, "config_hash": config_hash, "seed": seed,
-            "rows": data.height, "counts": counts or {"kept": data.height, "rejected": rejects.height,
-                                                      "quarantined": quarantine.height},
-            "schema": {c: str(t) for c, t in data.schema.items()}, "digests": digests,
-            "library_versions": library_versions(), **(extra or {}),
-        }
         with staging_dir(self.layout.tmp) as staged:
-            for blocks, file in ((data, DATA), (rejects, REJECTS), (quarantine, QUARANTINE)):
-                _write_parquet(blocks, staged / file)
+            # The Parquet files are written on a second thread while the digests are computed: both
+            # spend their time in native code that releases the GIL, and neither needs the other.
+            with ThreadPoolExecutor(1, thread_name_prefix="assay-write") as pool:
+                written = pool.submit(_write_parquets, ((data, DATA), (rejects, REJECTS), (quarantine, QUARANTINE)), staged)
+                try:
+                    digests = {"data": frame_digest(data), "rejects": frame_digest(rejects), "quarantine": frame_digest(quarantine)}
+                finally:
+                    written.result()
+            vid = version_id(kind, parents, config_hash, digests)
+            manifest = {
+                "id": vid, "family": "dataset", "kind": kind, "name": name, "parents": parents,
+                "created_at": now_iso(), "config": config, "config_hash": config_hash, "seed": seed,
+                "rows": data.height, "counts": counts or {"kept": data.height, "rejected": rejects.height,
+                                                          "quarantined": quarantine.height},
+                "schema": {c: str(t) for c, t in data.schema.items()}, "digests": digests,
+                "library_versions": library_versions(), **(extra or {}),
+            }
             entry, created = commit(self.layout, self.catalog, staged, manifest, recipe_key=recipe_key)
         return WriteResult(self._version(entry), created)
 

@@ -37,8 +37,8 @@ def _canonical(series: pl.Series) -> pl.Series:
     return frame.select(pl.struct("v").struct.json_encode()).to_series().rename(series.name)
 
 
-def _arrow(series: pl.Series) -> pa.Array:
-    arr = _canonical(series).to_arrow()
+def _arrow(series: pl.Series, canonical: pl.Series | None = None) -> pa.Array:
+    arr = (_canonical(series) if canonical is None else canonical).to_arrow()
     arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     if pa.types.is_string(arr.type) or pa.types.is_string_view(arr.type):
         arr = arr.cast(pa.large_string())
@@ -62,16 +62,18 @@ def _hash_column(h: xxhash.xxh3_128, blocks: Blocks, name: str) -> None:
     or for strings its offsets then its bytes. Two passes over the blocks: the bytes come last."""
     valid, values, nulls, end, kind = [], [], 0, 0, None
     for block in blocks.frames([name]):
-        arr = _arrow(block.get_column(name))
+        canonical = _canonical(block.get_column(name))
+        arr = _arrow(block.get_column(name), canonical)
         kind = arr.type
         nulls += arr.null_count
-        valid.append(np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=np.uint8))
+        # Validity and values through Polars, not pyarrow's to_numpy (which imports pandas, ~0.5 s).
+        valid.append(canonical.is_not_null().to_numpy().astype(np.uint8))
         if pa.types.is_large_string(arr.type):
             offsets = _string_offsets(arr)
             values.append(offsets[1:] + end)
             end += int(offsets[-1])
         else:
-            values.append(np.ascontiguousarray(arr.fill_null(0).to_numpy(zero_copy_only=False)))
+            values.append(np.ascontiguousarray(canonical.fill_null(0).to_numpy()))
     h.update(f"\x00{name}\x00{kind}\x00".encode())
     h.update(b"".join(v.tobytes() for v in valid) if nulls else b"no-nulls")
     if pa.types.is_large_string(kind):

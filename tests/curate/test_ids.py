@@ -10,7 +10,8 @@ from assay.curate.ids import assign_ids, light_normalize
 
 TRICKY = ["plain ascii text", "two  spaces", "tab\there", "line\nbreak\r\n", "  padded  ", "nbsp\u00a0here",
           "e\u0301 combining", "é precomposed", "em\u2003space", "", "\u3000ideographic\u3000", "Ω ohm sign \u2126",
-          "ﬁ ligature stays", "mixed\u00a0 \t runs"]
+          "ﬁ ligature stays", "mixed\u00a0 \t runs", "kelvin \u212a  becomes ASCII", "next\x85line", "vt\x0bff\x0c",
+          "file\x1cseparator stays", "ascii  double"]
 
 
 def _reference_light(texts: pl.Series) -> pl.Series:

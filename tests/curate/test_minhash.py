@@ -356,3 +356,25 @@ def test_verifying_candidates_in_small_batches_changes_nothing(monkeypatch):
     assert expected["keep"].sum() < len(rows) - 10  # many pairs to verify
     monkeypatch.setattr(minhash, "VERIFY_BATCH", 3)
     assert near_duplicates(rows, MinHashConfig(threshold=0.5, ngram=2)).equals(expected)
+
+
+def test_candidate_texts_held_in_a_file_give_the_same_result(monkeypatch, tmp_path):
+    """Small candidate sets stay in memory; beyond IN_MEMORY_TEXT_BYTES they go to a file in the
+    scratch folder (memory-mapped a batch at a time), with the same result and no file left."""
+    from assay.curate import minhash
+    from assay.curate.minhash import doc_keys, gather_texts, near_duplicates_of_keys
+
+    rows = [f"the {w} cat sat on the mat near the {w} door today" for w in ["red", "blue", "red", "green"]] * 6
+    rows += ["completely different words here and there", "the red cat sat on the mat near the red door"]
+    texts, cfg = pl.Series(rows), MinHashConfig(threshold=0.5, ngram=2)
+    expected = near_duplicates(rows, cfg)
+    written = []
+    real_write = minhash._write_texts
+    monkeypatch.setattr(minhash, "_write_texts", lambda path, pieces: (written.append(path), real_write(path, pieces)))
+    pieces = lambda sel: (texts.gather(sel[k : k + 2]) for k in range(0, len(sel), 2))  # noqa: E731  several pieces
+    assert near_duplicates_of_keys(doc_keys(texts, cfg), gather_texts(texts), cfg, scratch=tmp_path).equals(expected)
+    assert written == []  # small: held in memory
+    monkeypatch.setattr(minhash, "IN_MEMORY_TEXT_BYTES", 0)
+    monkeypatch.setattr(minhash, "VERIFY_BATCH", 3)
+    assert near_duplicates_of_keys(doc_keys(texts, cfg), pieces, cfg, scratch=tmp_path).equals(expected)
+    assert len(written) == 1 and not list(tmp_path.iterdir())  # went through a file, removed at the end

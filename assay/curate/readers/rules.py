@@ -18,6 +18,7 @@ The rules, per content field:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -255,7 +256,7 @@ def is_textual(dtype: pl.DataType) -> bool:
 
 
 def flag_non_text(
-    df: pl.DataFrame, m: Mapping, objects: list[dict[str, Any]] | None, raws: list[bytes]
+    df: pl.DataFrame, m: Mapping, objects: list[dict[str, Any]] | None, raws: Sequence[bytes]
 ) -> pl.DataFrame:
     """Find content values polars silently turned into text (objects, arrays, booleans).
 
