@@ -258,10 +258,8 @@ def run_blocks(
     """`engine.run_blocks` with each block's work as a Ray task: kept rows, rejects, stats."""
     ray = _ray()
     ctx = StepContext(seed=cfg.seed, content_columns=content_columns(src.schema), extra=extra)
-    stats = {n: StepStats(n) for n in cfg.steps}
-    rejects: dict[str, Parts] = {n: spill.parts() for n in cfg.steps if REGISTRY[n].is_filter}
-    task = ray.remote(_block_task)
-    passes = _RayPasses(ray, task, cfg, ctx, spill, progress, stats, rejects)
+    rejects = {n: spill.parts() for n in cfg.steps if REGISTRY[n].is_filter}
+    passes = _RayPasses(ray, ray.remote(_block_task), _Run(cfg, ctx, spill, progress, rejects, {n: StepStats(n) for n in cfg.steps}))
     current, pending = src.rows, None
     current.schema = src.schema
     for k, (row_steps, corpus) in enumerate(_segments(cfg.steps)):
@@ -269,56 +267,69 @@ def run_blocks(
     if pending is not None:
         current, _ = passes.run(current, pending, [], None, None)
     ordered = [rejects[n] for n in cfg.steps if n in rejects]
-    return current, Parts.chain(spill, ordered) if ordered else None, [stats[n] for n in cfg.steps]
+    return current, Parts.chain(spill, ordered) if ordered else None, [passes.state.stats[n] for n in cfg.steps]
 
 
 @dataclass
 class _RayPasses:
+    """The passes of one run, each block's work a task; `state` holds the run's rejects and stats."""
+
     ray: Any
     task: Any
-    cfg: CurateConfig
-    ctx: StepContext
-    spill: Spill
-    progress: Progress
-    stats: dict[str, StepStats]
-    rejects: dict[str, Parts]
+    state: _Run
 
     def run(
         self, current: Parts, pending: Pending | None, row_steps: list[str], corpus: str | None, src: Ingested | None
     ) -> tuple[Parts, Pending | None]:
+        """One pass: a task per block, then the corpus step's decision from the blocks' keys."""
         merge = pending[0] if pending else None
         names = [n for n in (merge, *row_steps) if n]
         filters = tuple(n for n in names if REGISTRY[n].is_filter)
-        spec = self.ray.put(_PassSpec(self.cfg, self.ctx, current.schema, merge, tuple(row_steps), corpus, filters))
+        spec = self.ray.put(_PassSpec(self.state.cfg, self.state.ctx, current.schema, merge, tuple(row_steps), corpus, filters))
+        calls = self._submit(spec, current, pending, len(filters), src)
+        metas = self._wait([c[2] for c in calls], current.heights(), "+".join(names) or corpus or "merge")
+        current.release()
+        out, keys = self._collect(calls, metas, filters)
+        if corpus is None:
+            return out, None
+        return out, (corpus, self._decide(corpus, out, keys))
+
+    def _submit(self, spec: Any, current: Parts, pending: Pending | None, n_filters: int, src: Ingested | None) -> list:
+        """A task per block, with its share of the pending decisions (and its id fixes on the first pass)."""
+        task = self.task.options(num_returns=_FIXED_RETURNS + n_filters, max_retries=self.state.cfg.ray.retries,
+                                 retry_exceptions=False)
         calls, offset = [], 0
         for k, entry in enumerate(current.entries):
             ids = _id_fix(src, offset, entry.height, k) if src is not None else None
             part = pending[1].slice(offset, entry.height) if pending else None
             offset += entry.height
-            calls.append(self.task.options(num_returns=_FIXED_RETURNS + len(filters), max_retries=self.cfg.ray.retries,
-                                           retry_exceptions=False).remote(spec, entry.ref, ids, part))
-        metas = self._wait([c[2] for c in calls], current.heights(), "+".join(names) or corpus or "merge")
-        current.release()
-        out, keys = self.spill.parts(), self.spill.parts()
+            calls.append(task.remote(spec, entry.ref, ids, part))
+        return calls
+
+    def _collect(self, calls: list, metas: list[dict], filters: tuple[str, ...]) -> tuple[Parts, Parts]:
+        """The pass's kept blocks and keys (object references), its rejects and statistics."""
+        out, keys = self.state.spill.parts(), self.state.spill.parts()
         for call, meta in zip(calls, metas, strict=True):
             out.entries.append(_RefEntry(meta["height"], meta["schema"], ref=call[0]))
             if meta["keys"] is not None:
                 keys.entries.append(_RefEntry(*meta["keys"], ref=call[1]))
             for name, (height, schema), ref in zip(filters, meta["rejects"], call[_FIXED_RETURNS:], strict=True):
-                self.rejects[name].entries.append(_RefEntry(height, schema, ref=ref))
+                self.state.rejects[name].entries.append(_RefEntry(height, schema, ref=ref))
             for name, st in meta["stats"].items():
-                _add(self.stats[name], st)
-        if corpus is None:
-            return out, None
-        self.progress("step", {"step": corpus, "rows": out.height})
+                _add(self.state.stats[name], st)
+        return out, keys
+
+    def _decide(self, corpus: str, out: Parts, keys: Parts) -> pl.DataFrame:
+        """The corpus step's decisions, in row order, by its own `decide` (band buckets via `_RayBands`)."""
+        self.state.progress("step", {"step": corpus, "rows": out.height})
         t0 = time.perf_counter()
-        spec_c = REGISTRY[corpus].corpus
-        assert spec_c is not None
-        data = CorpusInput(keys, out.schema, out.texts_of, self.spill.scratch, band_reader=_RayBands)
-        decisions = spec_c.decide(data, self.cfg.step_config(corpus), self.ctx)
+        spec = REGISTRY[corpus].corpus
+        assert spec is not None
+        data = CorpusInput(keys, out.schema, out.texts_of, self.state.spill.scratch, band_reader=_RayBands)
+        decisions = spec.decide(data, self.state.cfg.step_config(corpus), self.state.ctx)
         keys.release()
-        self.stats[corpus].seconds += time.perf_counter() - t0
-        return out, (corpus, decisions)
+        self.state.stats[corpus].seconds += time.perf_counter() - t0
+        return decisions
 
     def _wait(self, refs: list, heights: list[int], label: str) -> list[dict]:
         """Each block's summary, in block order; progress as blocks finish; a failed task fails the run."""
@@ -330,7 +341,7 @@ class _RayPasses:
             for ref in ready:
                 done[index[ref]] = _get(self.ray, ref)
                 rows += heights[index[ref]]
-                self.progress("step", {"step": label, "rows": rows})
+                self.state.progress("step", {"step": label, "rows": rows})
         return [done[k] for k in range(len(refs))]
 
 
