@@ -45,12 +45,6 @@ def _arrow(series: pl.Series, canonical: pl.Series | None = None) -> pa.Array:
     return arr
 
 
-def _string_offsets(arr: pa.Array) -> np.ndarray:
-    """The array's offsets, rebased to start at 0 (n + 1 values)."""
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    return offsets - offsets[0]
-
-
 def _string_data(arr: pa.Array) -> memoryview:
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
     data = arr.buffers()[2]
@@ -63,16 +57,16 @@ def _hash_column(h: xxhash.xxh3_128, blocks: Blocks, name: str) -> None:
     valid, values, nulls, end, kind = [], [], 0, 0, None
     for block in blocks.frames([name]):
         canonical = _canonical(block.get_column(name))
-        arr = _arrow(block.get_column(name), canonical)
-        kind = arr.type
-        nulls += arr.null_count
+        nulls += canonical.null_count()
         # Validity and values through Polars, not pyarrow's to_numpy (which imports pandas, ~0.5 s).
         valid.append(canonical.is_not_null().to_numpy().astype(np.uint8))
-        if pa.types.is_large_string(arr.type):
-            offsets = _string_offsets(arr)
-            values.append(offsets[1:] + end)
-            end += int(offsets[-1])
+        if canonical.dtype == pl.String:  # the offsets of its large_string array, from byte lengths (no copy of the text)
+            kind = pa.large_string()
+            offsets = np.cumsum(canonical.str.len_bytes().fill_null(0).to_numpy().astype(np.int64))
+            values.append(offsets + end)
+            end += int(offsets[-1]) if len(offsets) else 0
         else:
+            kind = _arrow(canonical, canonical).type
             values.append(np.ascontiguousarray(canonical.fill_null(0).to_numpy()))
     h.update(f"\x00{name}\x00{kind}\x00".encode())
     h.update(b"".join(v.tobytes() for v in valid) if nulls else b"no-nulls")
