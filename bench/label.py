@@ -4,7 +4,9 @@ Starts a private embedded Argilla server (assay's database-backed search engine)
 `--database postgresql`, on a fresh PostgreSQL database, then:
 
 1. push: a curated version of `--push` GSM8K rows through `assay.label.push.push` (no vectors unless
-   --vectors, which adds MiniLM embeddings and reports the embedding rate alone on a sample): records/s;
+   --vectors, which adds MiniLM embeddings and reports the embedding rate alone on a sample): records/s,
+   CPU ms per record of the server process, of the client and (PostgreSQL) of the database's backends,
+   and the load average before and after (a shared machine's load changes the rate, much less the CPU);
 2. search: a dataset of `--search` records with random 384-d vectors (logged with the SDK's bulk upsert,
    records/s reported), one annotator's responses on `--responses` of them (submitted, draft, discarded),
    then one untimed call and `--repeat` timings of each query kind: p50 / p95 ms.
@@ -33,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -66,17 +69,53 @@ def gsm8k_rows(n: int) -> list[dict]:
     return rows
 
 
-def bench_push(ws: Workspace, n: int, embed_sample: int, vectors: bool) -> dict:
+def bench_push(ws: Workspace, n: int, embed_sample: int, vectors: bool, server_pid: int,
+               pg_backends: Callable[[], list[int]] | None) -> dict:
+    """Push n rows; records/s, and CPU ms per record of the server process, of this (client) process and,
+    on PostgreSQL, of the benchmark database's backends (`pg_backends` lists their pids: they run the SQL
+    and the engine's triggers)."""
     from assay.label.push import push
 
     frame = pl.DataFrame(gsm8k_rows(n))
     vid = ws.datasets.write(frame, kind="curated", config={"quality": {"min_chars": 20, "min_words": 5}}).version.id
     out = embed_rate(frame, embed_sample) if vectors else {}
+    load_before = os.getloadavg()
+    backends = {pid: cpu_seconds([pid]) for pid in pg_backends()} if pg_backends else {}
+    server_cpu, client_cpu = cpu_seconds([server_pid]), time.process_time()
     began = time.perf_counter()
     result = push(ws, vid, dataset="bench-push", vectors=vectors)
     total = time.perf_counter() - began
+    per_record = {"server": cpu_seconds([server_pid]) - server_cpu, "client": time.process_time() - client_cpu}
+    if pg_backends:
+        per_record["postgresql"] = sum(cpu_seconds([pid]) - backends.get(pid, 0.0) for pid in {*backends, *pg_backends()})
+    added = max(1, result.added)
     return {"records": result.added, "vectors": vectors, "seconds_upload_loop": result.seconds,
-            "seconds_total": round(total, 2), "records_per_s": result.records_per_s, **out}
+            "seconds_total": round(total, 2), "records_per_s": result.records_per_s,
+            "cpu_ms_per_record": {k: round(1000 * v / added, 3) for k, v in per_record.items()},
+            "load_avg_before_after": [round(x, 2) for x in (*load_before, *os.getloadavg())], **out}
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes (Linux /proc; 0 for any that is gone)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / ticks
+
+
+def pg_backend_pids(python: Path, admin_url: str, database: str) -> list[int]:
+    """Pids of the PostgreSQL processes connected to `database` (this machine's server)."""
+    code = ("import sys, psycopg2; c = psycopg2.connect(sys.argv[1]); k = c.cursor(); "
+            "k.execute('SELECT pid FROM pg_stat_activity WHERE datname = %s', (sys.argv[2],)); "
+            "print(' '.join(str(r[0]) for r in k.fetchall()))")
+    out = subprocess.run([str(python), "-c", code, admin_url, database], check=True, capture_output=True, text=True,
+                         timeout=60).stdout
+    return [int(pid) for pid in out.split()]
 
 
 def embed_rate(frame: pl.DataFrame, sample: int) -> dict:
@@ -269,7 +308,13 @@ def run(args: argparse.Namespace, root: Path) -> dict:
     try:
         if args.push:
             print(f"pushing {args.push:,} rows (vectors: {args.vectors}) ...", file=sys.stderr, flush=True)
-            results["push"] = bench_push(ws, args.push, min(args.embed_sample, args.push), args.vectors)
+            backends = None
+            if database_url is not None:
+                name = urlsplit(database_url).path.lstrip("/")
+                admin = os.environ.get("ASSAY_TEST_PG_URL", DEFAULT_PG)
+                backends = lambda: pg_backend_pids(python, admin, name)  # noqa: E731
+            results["push"] = bench_push(ws, args.push, min(args.embed_sample, args.push), args.vectors, info.pid,
+                                         backends)
             print(f"  {results['push']}", file=sys.stderr, flush=True)
         if args.search:
             results["latency"] = search_part(args, info, home)
