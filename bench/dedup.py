@@ -106,18 +106,26 @@ def run_assay(texts_path: str, out_path: str) -> None:
     )
 
 
+# The plain loop's settings: assay's MinHashConfig defaults (bench/curate.py checks that they agree).
+DS_THRESHOLD, DS_NUM_PERM, DS_NGRAM = 0.8, 128, 5
+
+
 def run_datasketch(texts_path: str, out_path: str) -> None:
-    """The plain loop: one MinHash per document, query-then-insert, first occurrence kept."""
+    """The plain loop: one MinHash per document, query-then-insert, first occurrence kept.
+
+    Reads a Parquet file of texts, or a JSON Lines file with a `text` field (the file `assay curate run`
+    reads, so both processes start from the same input)."""
     import polars as pl
     from datasketch import MinHash, MinHashLSH
 
-    texts = pl.read_parquet(texts_path)["text"].to_list()
-    lsh = MinHashLSH(threshold=0.8, num_perm=128)
+    read = pl.read_ndjson if texts_path.endswith(".jsonl") else pl.read_parquet
+    texts = read(texts_path)["text"].to_list()
+    lsh = MinHashLSH(threshold=DS_THRESHOLD, num_perm=DS_NUM_PERM)
     duplicate_of: list[int | None] = []
     for i, text in enumerate(texts):
         words = WORD.findall(text.lower())
-        grams = [" ".join(words[k : k + 5]) for k in range(max(len(words) - 4, 1))]
-        m = MinHash(num_perm=128)
+        grams = [" ".join(words[k : k + DS_NGRAM]) for k in range(max(len(words) - DS_NGRAM + 1, 1))]
+        m = MinHash(num_perm=DS_NUM_PERM)
         m.update_batch([g.encode("utf-8") for g in grams])
         hits = lsh.query(m)
         duplicate_of.append(min(hits) if hits else None)
