@@ -79,6 +79,30 @@ def test_the_band_shuffle_finds_the_local_candidate_pairs(cluster, tmp_path: Pat
     assert sorted(zip(ray_i.tolist(), ray_j.tolist(), strict=True)) == local
 
 
+@pytest.mark.parametrize("case", ["empty_file", "strict", "no_content_columns"])
+def test_bad_input_fails_as_it_does_locally(cluster, tmp_path: Path, case: str) -> None:
+    from assay.curate.pipeline import curate
+
+    files = _corpus(tmp_path)
+    options: dict = {}
+    if case == "empty_file":
+        (tmp_path / "raw" / "empty.jsonl").write_text("")
+        files.append(tmp_path / "raw" / "empty.jsonl")
+    elif case == "strict":
+        options = {"strict": True}
+    else:
+        (tmp_path / "raw" / "odd.jsonl").write_text('{"colour": "red"}\n')
+        files.append(tmp_path / "raw" / "odd.jsonl")
+    errors = {}
+    for engine in ("local", "ray"):
+        ws, _ = Workspace.init(tmp_path / engine)
+        with pytest.raises(AssayError) as caught:
+            curate(ws, files, CurateConfig.model_validate({**options, "engine": engine}))
+        errors[engine] = (type(caught.value), caught.value.message, caught.value.hint)
+        assert ws.datasets.list() == [] and not staging_leftovers(ws.layout)
+    assert errors["ray"] == errors["local"]
+
+
 class _Killer(threading.Thread):
     """SIGKILLs the first Ray worker process seen running a block task (a real worker death)."""
 
