@@ -45,7 +45,7 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
 @app.command("run", epilog=EXAMPLE)
 @handle_errors
 def run(
-    inputs: Annotated[list[str], typer.Argument(help="Files, folders or glob patterns (JSONL[.gz], JSON, CSV/TSV, Parquet, HF save_to_disk folders).")],
+    inputs: Annotated[list[str], typer.Argument(help="Files, folders or glob patterns (JSONL[.gz], JSON, CSV/TSV, Parquet, HF save_to_disk folders), on disk or at fsspec URLs (s3://..., gs://..., https://...).")],
     config: ConfigOpt = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Tag the resulting version with this name (moves an existing tag).")] = None,
     strict: Annotated[bool | None, typer.Option("--strict/--no-strict", help="Exit 2 instead of quarantining malformed rows (default: curate.strict).", show_default=False)] = None,

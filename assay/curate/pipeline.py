@@ -6,6 +6,7 @@ bounded memory, and this module owns the run's resources, statistics and the ver
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from assay.curate.config import CurateConfig
 from assay.curate.engine import Ingested, Progress, StepStats, check_read, run_blocks
 from assay.curate.evalsets import load_eval_sets
 from assay.curate.readers import expand_inputs, file_fingerprint
+from assay.curate.readers.remote import is_url, stage_remote
 from assay.curate.spill import Parts, Spill
 from assay.curate.steps.decontaminate import EVALS_KEY
 from assay.curate.steps.near_dedup import EXISTING_KEY
@@ -76,8 +78,24 @@ def curate(
         from assay.curate.ray_engine import require_ray
 
         require_ray()
+    if not any(is_url(i) for i in inputs):
+        return _curate(ws, inputs, {}, cfg, name, progress)
+    staged = new_staging_dir(ws.layout.tmp, "inputs")
+    try:
+        local, origin = stage_remote(inputs, staged)
+        return _curate(ws, local, origin, cfg, name, progress)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+
+
+def _curate(
+    ws, inputs: Sequence[str | Path], origin: dict[str, str], cfg: CurateConfig, name: str | None, progress: Progress
+) -> CurateResult:
+    """`curate` on local inputs; `origin` maps local copies of remote inputs to their URLs."""
     files = expand_inputs(inputs)
     fingerprints = [file_fingerprint(f) for f in files]
+    for fp in fingerprints:
+        fp["path"] = origin.get(fp["path"], fp["path"])
     extra, references = step_resources(ws, cfg)
     key = recipe_key(fingerprints, cfg, references)
     existing = ws.datasets.by_recipe(key)
