@@ -69,25 +69,31 @@ class SplitConfig(BaseModel):
         return ratios
 
 
-def _stable_rank(keys: list[str], seed: int) -> np.ndarray:
-    """A seeded, platform-independent pseudo-random order of group keys."""
-    digests = [hashlib.blake2b(f"{seed}\x1f{k}".encode(), digest_size=8).digest() for k in keys]
-    return (
-        np.frombuffer(b"".join(digests), dtype=">u8").astype(np.uint64) if digests else np.empty(0, np.uint64)
-    )
+# Group keys hashed per batch: a Python string and a digest object per key are ~100 bytes, so the
+# keys of a 10M-row corpus taken at once would hold about a gigabyte of them.
+_RANK_BATCH = 100_000
+
+
+def _stable_rank(keys: pl.Series, seed: int) -> np.ndarray:
+    """A seeded, platform-independent pseudo-random order of group keys (blake2b of seed and key)."""
+    out = np.empty(len(keys), np.uint64)
+    for start in range(0, len(keys), _RANK_BATCH):
+        batch = keys.slice(start, _RANK_BATCH).to_list()
+        digests = b"".join(hashlib.blake2b(f"{seed}\x1f{k}".encode(), digest_size=8).digest() for k in batch)
+        out[start : start + len(batch)] = np.frombuffer(digests, dtype=">u8")
+    return out
 
 
 def assign_groups(groups: pl.DataFrame, ratios: dict[str, float], seed: int) -> pl.Series:
     """Split name per group (frame of `_g` key and `_n` row count) by cumulative row share."""
-    order = np.argsort(_stable_rank(groups.get_column("_g").cast(pl.String).to_list(), seed), kind="stable")
+    order = np.argsort(_stable_rank(groups.get_column("_g").cast(pl.String), seed), kind="stable")
     sizes = groups.get_column("_n").to_numpy()[order]
     mid = (np.cumsum(sizes) - sizes / 2) / max(sizes.sum(), 1)  # each group's midpoint in [0, 1]
     names = [s for s in SPLITS if ratios.get(s, 0) > 0]
     cuts = np.cumsum([ratios[s] for s in names])
-    labels = np.array(names)[np.minimum(np.searchsorted(cuts, mid, side="right"), len(names) - 1)]
-    out = np.empty(len(order), dtype=object)
-    out[order] = labels
-    return pl.Series(SPLIT, out.tolist(), dtype=pl.String)
+    codes = np.empty(len(order), np.int64)
+    codes[order] = np.minimum(np.searchsorted(cuts, mid, side="right"), len(names) - 1)
+    return pl.Series(SPLIT, names, dtype=pl.String).gather(codes)
 
 
 def _group_splits(
