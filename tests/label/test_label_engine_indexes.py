@@ -235,6 +235,53 @@ def test_sqlite_keeps_no_metadata_index(argilla_server, argilla_python, tmp_path
     assert found == {"left": []}
 
 
+NESTED = {
+    "n1": ["red", "blue"],
+    "n2": [["green", "red"], "x"],  # a list inside the list
+    "n3": [True, 3],
+    "n4": [[["deep"]], []],
+    "n5": "plain",
+}
+
+
+def test_metadata_lists_match_element_by_element_at_any_depth(argilla_server):
+    """PostgreSQL's metadata index: a terms value that is a list matches by any of its elements, the
+    elements of lists inside it included (Elasticsearch flattens arrays), booleans as "true"/"false"; the
+    metrics count the same elements. SQLite reads one level of the records' JSON: a list inside the list is
+    one element (its JSON text), a boolean reads 1 or 0 (unnesting there cost ~35 % of a metadata query)."""
+    with _client(argilla_server) as http:
+        workspace = http.get("/api/v1/me/workspaces").json()["items"][0]["id"]
+        dataset_id = http.post("/api/v1/datasets", json={"name": "metadata-nested", "workspace_id": workspace}).json()["id"]
+        base = f"/api/v1/datasets/{dataset_id}"
+        http.post(f"{base}/fields", json={"name": "text", "title": "text", "settings": {"type": "text"}})
+        label = {"type": "label_selection", "options": [{"value": v, "text": v} for v in ("yes", "no")]}
+        for part, body in (("questions", {"name": "ok", "title": "ok", "settings": label, "required": True}),
+                           ("metadata-properties", {"name": "tag", "title": "tag", "settings": {"type": "terms"}})):
+            created = http.post(f"{base}/{part}", json=body)
+            assert created.status_code == 201, created.text
+        published = http.put(f"{base}/publish")
+        assert published.status_code == 200, published.text
+        items = [{"external_id": k, "fields": {"text": k}, "metadata": {"tag": v}} for k, v in NESTED.items()]
+        assert http.put(f"{base}/records/bulk", json={"items": items}).status_code == 200
+
+    def found(*values) -> set[str]:
+        return _found(argilla_server, dataset_id, _terms("tag", list(values)))
+
+    postgresql = _postgresql(argilla_server)
+    assert found("red") == ({"n1", "n2"} if postgresql else {"n1"})
+    assert found("green") == ({"n2"} if postgresql else set()) and found("x") == {"n2"}
+    assert found("deep") == ({"n4"} if postgresql else set())
+    assert found("true") == ({"n3"} if postgresql else set()) and found("3") == {"n3"} and found("plain") == {"n5"}
+    terms = {(v["term"], v["count"]) for v in _metrics(argilla_server, dataset_id)["tag"]["values"]}
+    if postgresql:
+        assert _found(argilla_server, dataset_id, _range("tag", ge="d", le="h")) == {"n2", "n4"}  # green, deep
+        assert terms == {("red", 2), ("blue", 1), ("green", 1), ("x", 1), ("true", 1), ("3", 1), ("deep", 1),
+                         ("plain", 1)}
+    else:
+        assert terms == {("red", 1), ("blue", 1), ('["green","red"]', 1), ("x", 1), ("1", 1), ("3", 1),
+                         ('[["deep"]]', 1), ("[]", 1), ("plain", 1)}
+
+
 # The similarity cache's saved blocks -----------------------------------------------------------------------
 
 VECTOR_PROBE = """

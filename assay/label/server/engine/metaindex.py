@@ -2,7 +2,8 @@
 
 Why: a metadata filter's count read every record's JSON metadata (a jsonb parse and a jsonpath walk per
 record: 250-450 ms at 100k records). The side table ``assay_metadata_values`` holds one row per element of
-every metadata value (a list gives one row per element, any other value one row), so a filter is a range
+every metadata value (a list gives one row per element, the elements of lists inside it included, as
+Elasticsearch flattens arrays; any other value one row), so a filter is a range
 or equality scan of a btree and a semi-join on the record id, a filter of metadata leaves only is counted
 from the index alone, and a metadata metric (term counts, min/max) reads the same index.
 
@@ -38,7 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from .values import as_float, text_bound
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: elements of nested lists indexed (1: only a top-level list's)
 MAX_KEY = 200  # Argilla's longest metadata property name
 PREFIX = 200  # characters of a text kept in the indexed `pre` column (PostgreSQL)
 
@@ -166,6 +167,7 @@ _PG_DROP = (
     "DROP TABLE IF EXISTS assay_metadata_values",
     "DROP FUNCTION IF EXISTS assay_metadata_rows(json)",
     "DROP FUNCTION IF EXISTS assay_metadata_number(text)",
+    "DROP FUNCTION IF EXISTS assay_json_flat(json)",
 )
 
 _PG_ROWS_OF_NEW = (
@@ -187,13 +189,21 @@ def _pg_create() -> list[str]:
         "CREATE FUNCTION assay_metadata_number(body text) RETURNS float8 LANGUAGE sql IMMUTABLE AS $$ "
         "SELECT CASE WHEN n = 0 OR abs(n) BETWEEN 1e-300 AND 1e300 THEN n::float8 END FROM (SELECT CASE "
         "WHEN length(body) <= 300 AND body !~ '[eE][-+]?0*[1-9][0-9]{3}' THEN body::numeric END AS n) AS s $$",
+        # A list with the lists inside it unnested, at any depth ([["a", "b"], "c"] gives ["a", "b", "c"], as
+        # Elasticsearch flattens arrays); a list without a "[" after its first character is returned as it is.
+        "CREATE FUNCTION assay_json_flat(doc json) RETURNS json LANGUAGE sql IMMUTABLE AS $$ "
+        "SELECT CASE WHEN strpos(substr(doc::text, 2), '[') = 0 THEN doc ELSE (WITH RECURSIVE items(v) AS "
+        "(SELECT doc UNION ALL SELECT e.value FROM items AS i CROSS JOIN LATERAL "
+        "json_array_elements(CASE WHEN json_typeof(i.v) = 'array' THEN i.v END) AS e) "
+        "SELECT coalesce(json_agg(items.v), '[]'::json) FROM items WHERE json_typeof(items.v) <> 'array') END $$",
+        # One row per element of a list (of the flattened list), one row for any other value.
         "CREATE FUNCTION assay_metadata_rows(doc json) RETURNS TABLE "
         '(key varchar, kind "char", num float8, pre text, rest text) LANGUAGE sql IMMUTABLE AS $$ '
         "SELECT m.key, t.kind, CASE WHEN t.kind = 'n' THEN assay_metadata_number(t.body) END, "
         f"left(t.body, {PREFIX}), CASE WHEN length(t.body) > {PREFIX} THEN t.body END "
         "FROM json_each(CASE WHEN json_typeof(doc) = 'object' THEN doc END) AS m "
         "CROSS JOIN LATERAL json_array_elements(CASE WHEN json_typeof(m.value) = 'array' "
-        "THEN m.value ELSE json_build_array(m.value) END) AS e(v) "
+        "THEN assay_json_flat(m.value) ELSE json_build_array(m.value) END) AS e(v) "
         "CROSS JOIN LATERAL (SELECT e.v #>> '{}' AS body, CASE json_typeof(e.v) WHEN 'string' THEN 's' "
         "WHEN 'number' THEN 'n' WHEN 'boolean' THEN 'b' WHEN 'null' THEN 'z' ELSE 'o' END::\"char\" AS kind) "
         f"AS t WHERE length(m.key) <= {MAX_KEY} $$",
