@@ -69,24 +69,34 @@ def read_inputs(files: list[InputFile], cfg: CurateConfig, spill: Spill, progres
     for f in files:
         n = 0
         for chunk in read_chunks(f, cfg.read):
-            block = chunk.rows
-            if block.height:
-                light = light_text(block)
-                keys.append(occurrence_keys(block, light))
-                block = with_ids(block, ids_for(block.get_column(SOURCE), light, pl.zeros(block.height, pl.Int64, eager=True)))
-            else:
-                block = with_ids(block, pl.Series(ID, [], dtype=pl.String))
+            block, occurrence = with_provisional_ids(chunk.rows)
+            if occurrence is not None:
+                keys.append(occurrence)
             rows.append(block)
             quarantine.append(chunk.quarantine)
             n, bad = n + chunk.rows.height, bad + chunk.quarantine.height
             progress("read", {"source": f.source, "rows": n, "quarantined": bad})
+    return ingested(rows, quarantine, keys)
+
+
+def with_provisional_ids(block: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """A block read from a file with ids for occurrence 0, and its rows' occurrence keys (None when empty)."""
+    if not block.height:
+        return with_ids(block, pl.Series(ID, [], dtype=pl.String)), None
+    light = light_text(block)
+    ids = ids_for(block.get_column(SOURCE), light, pl.zeros(block.height, pl.Int64, eager=True))
+    return with_ids(block, ids), occurrence_keys(block, light)
+
+
+def ingested(rows: Parts, quarantine: Parts, keys: list[pl.DataFrame]) -> Ingested:
+    """What was read, with the run's schema, the repeated rows and the blocks whose ids need the whole schema."""
     schema = pl.Schema({c: CONTENT_DTYPES.get(c, t) for c, t in rows.schema.items()})
     whole = content_columns(schema)
     recompute = {k for k, e in enumerate(rows.entries) if e.height and content_columns(e.schema) != whole}
-    return Ingested(rows, quarantine, schema, _repeats(keys), recompute)
+    return Ingested(rows, quarantine, schema, repeats_of(keys), recompute)
 
 
-def _repeats(keys: list[pl.DataFrame]) -> pl.DataFrame:
+def repeats_of(keys: list[pl.DataFrame]) -> pl.DataFrame:
     """Rows whose (source, light content) came before, with their occurrence number."""
     if not keys:
         return pl.DataFrame(schema={"_pos": pl.Int64, "_n": pl.Int64})
@@ -99,7 +109,7 @@ def _repeats(keys: list[pl.DataFrame]) -> pl.DataFrame:
     return occurrence.filter(pl.col("_n") > 0).select(pl.col("_pos").cast(pl.Int64), "_n")
 
 
-def _final_ids(block: pl.DataFrame, start: int, src: Ingested, whole_block: bool) -> pl.DataFrame:
+def final_ids(block: pl.DataFrame, start: int, src: Ingested, whole_block: bool) -> pl.DataFrame:
     """Replace provisional ids of repeated rows (and of a whole block read with fewer content columns)."""
     hits = src.repeats.filter(pl.col("_pos").is_between(start, start + block.height - 1))
     if not whole_block and hits.height == 0:
@@ -113,7 +123,7 @@ def _final_ids(block: pl.DataFrame, start: int, src: Ingested, whole_block: bool
 
 
 @dataclass
-class _Run:
+class RunState:
     """One run's state: its config, context, rejects per step and statistics per step."""
 
     cfg: CurateConfig
@@ -155,28 +165,35 @@ class _Run:
         return lambda block: step.fn(block.lazy(), cfg, self.ctx).collect()
 
 
+Pending = tuple[str, pl.DataFrame]  # a corpus step whose decisions wait to be merged, in row order
+# One pass: (run, blocks, pending decisions, row-wise steps, corpus step or None, the read inputs on the
+# first pass) -> (the pass's blocks, its corpus step's decisions).
+PassFn = Callable[["RunState", Parts, "Pending | None", list[str], "str | None", "Ingested | None"], "tuple[Parts, Pending | None]"]
+
+
 def run_blocks(
-    src: Ingested, cfg: CurateConfig, extra: dict, spill: Spill, progress: Progress
+    src: Ingested, cfg: CurateConfig, extra: dict, spill: Spill, progress: Progress, run_pass: PassFn | None = None
 ) -> tuple[Parts, Parts | None, list[StepStats]]:
     """Every configured step over the blocks, in as many passes as there are corpus steps (plus one).
 
+    `run_pass` runs one pass (this process's `_pass` unless given; the Ray engine gives its own).
     Returns the kept rows, the rejects in step order (None when no step filters) and each step's stats.
     """
+    run_pass = run_pass or _pass
     ctx = StepContext(seed=cfg.seed, content_columns=content_columns(src.schema), extra=extra)
     rejects = {n: spill.parts() for n in cfg.steps if REGISTRY[n].is_filter}
-    run = _Run(cfg, ctx, spill, progress, rejects, {n: StepStats(n) for n in cfg.steps})
+    run = RunState(cfg, ctx, spill, progress, rejects, {n: StepStats(n) for n in cfg.steps})
     current, pending = src.rows, None
     current.schema = src.schema
-    segments = _segments(cfg.steps)
-    for k, (row_steps, corpus) in enumerate(segments):
-        current, pending = _pass(run, current, pending, row_steps, corpus, src if k == 0 else None)
+    for k, (row_steps, corpus) in enumerate(pass_segments(cfg.steps)):
+        current, pending = run_pass(run, current, pending, row_steps, corpus, src if k == 0 else None)
     if pending is not None:
-        current, _ = _pass(run, current, pending, [], None, None)
+        current, _ = run_pass(run, current, pending, [], None, None)
     ordered = [rejects[n] for n in cfg.steps if n in rejects]
     return current, Parts.chain(spill, ordered) if ordered else None, [run.stats[n] for n in cfg.steps]
 
 
-def _segments(steps: list[str]) -> list[tuple[list[str], str | None]]:
+def pass_segments(steps: list[str]) -> list[tuple[list[str], str | None]]:
     """The steps cut after each corpus step: (row-wise steps, the corpus step ending the pass or None)."""
     out, row_steps = [], []
     for name in steps:
@@ -190,11 +207,10 @@ def _segments(steps: list[str]) -> list[tuple[list[str], str | None]]:
     return out
 
 
-Pending = tuple[str, pl.DataFrame]  # a corpus step whose decisions wait to be merged, in row order
 
 
 def _pass(
-    run: _Run, current: Parts, pending: Pending | None, row_steps: list[str], corpus: str | None, src: Ingested | None
+    run: RunState, current: Parts, pending: Pending | None, row_steps: list[str], corpus: str | None, src: Ingested | None
 ) -> tuple[Parts, Pending | None]:
     """One pass over the blocks: merge pending decisions, run row-wise steps, collect the next corpus step's keys."""
     out, keys = run.spill.parts(), run.spill.parts()
@@ -202,7 +218,7 @@ def _pass(
     spec = REGISTRY[corpus].corpus if corpus else None
     for k, block in enumerate(current.drain()):
         if src is not None:
-            block = _final_ids(block, start, src, k in src.recompute)
+            block = final_ids(block, start, src, k in src.recompute)
             start += block.height
         if pending is not None:
             name, decisions = pending

@@ -40,20 +40,20 @@ from assay.curate.engine import (
     Ingested,
     Pending,
     Progress,
+    RunState,
     StepStats,
-    _final_ids,
-    _repeats,
-    _Run,
-    _segments,
+    final_ids,
+    ingested,
+    with_provisional_ids,
 )
-from assay.curate.ids import ids_for, light_text, occurrence_keys, with_ids
+from assay.curate.engine import run_blocks as engine_run_blocks
 from assay.curate.minhash_lsh import bucket_pairs
 from assay.curate.readers import InputFile, read_chunks
-from assay.curate.spill import Parts, Spill, _Entry
+from assay.curate.spill import Entry, Parts, Spill
 from assay.curate.steps import REGISTRY, StepContext
 from assay.curate.steps.base import CorpusInput
 from assay.errors import AssayError, ConfigError, MissingDependencyError
-from assay.schema import CONTENT_DTYPES, ID, QUARANTINE_SCHEMA, SOURCE, content_columns
+from assay.schema import QUARANTINE_SCHEMA
 from assay.store.blocks import align
 
 # Per pass, each block task returns: kept rows, the corpus step's keys, its statistics, then the
@@ -126,7 +126,7 @@ def _unreachable(address: str | None, exc: BaseException) -> ConfigError:
 
 
 @dataclass
-class _RefEntry(_Entry):
+class _RefEntry(Entry):
     """A block held in Ray's object store (an Arrow table); read on demand, zero-copy on its node."""
 
     ref: Any = None
@@ -161,13 +161,7 @@ def _from_arrow(table: pa.Table, schema: pl.Schema | None = None) -> pl.DataFram
 def _read_file(f: InputFile, cfg: CurateConfig) -> Iterator[Any]:
     """Yield, per chunk of one file: a small summary, then its rows (with provisional ids) as Arrow."""
     for chunk in read_chunks(f, cfg.read):
-        block, keys = chunk.rows, None
-        if block.height:
-            light = light_text(block)
-            keys = occurrence_keys(block, light)
-            block = with_ids(block, ids_for(block.get_column(SOURCE), light, pl.zeros(block.height, pl.Int64, eager=True)))
-        else:
-            block = with_ids(block, pl.Series(ID, [], dtype=pl.String))
+        block, keys = with_provisional_ids(chunk.rows)
         # The summary first: a reader's error surfaces at the summary the driver reads.
         yield {"height": block.height, "schema": block.schema, "quarantine": chunk.quarantine, "keys": keys}
         yield _to_arrow(block)
@@ -191,10 +185,7 @@ def read_inputs(files: list[InputFile], cfg: CurateConfig, spill: Spill, progres
                 keys.append(info["keys"])
             n, bad = n + info["height"], bad + info["quarantine"].height
             progress("read", {"source": f.source, "rows": n, "quarantined": bad})
-    schema = pl.Schema({c: CONTENT_DTYPES.get(c, t) for c, t in rows.schema.items()})
-    whole = content_columns(schema)
-    recompute = {k for k, e in enumerate(rows.entries) if e.height and content_columns(e.schema) != whole}
-    return Ingested(rows, quarantine, schema, _repeats(keys), recompute)
+    return ingested(rows, quarantine, keys)
 
 
 def _here(ray: Any) -> dict:
@@ -226,10 +217,10 @@ def _block_task(spec: _PassSpec, table: pa.Table, ids: tuple[pl.DataFrame, bool]
     block = _from_arrow(table, spec.schema)
     if ids is not None:
         hits, whole = ids
-        block = _final_ids(block, 0, SimpleNamespace(repeats=hits), whole)  # type: ignore[arg-type]
+        block = final_ids(block, 0, SimpleNamespace(repeats=hits), whole)  # type: ignore[arg-type]
     quiet = Spill(Path("."), 0, unbounded=True)
     names = [n for n in (spec.merge, *spec.row_steps) if n]
-    run = _Run(spec.cfg, spec.ctx, quiet, lambda *_: None, {n: quiet.parts() for n in spec.filters},
+    run = RunState(spec.cfg, spec.ctx, quiet, lambda *_: None, {n: quiet.parts() for n in spec.filters},
                {n: StepStats(n) for n in names})
     if spec.merge is not None:
         merge = REGISTRY[spec.merge].corpus.merge  # type: ignore[union-attr]
@@ -257,46 +248,35 @@ def run_blocks(
 ) -> tuple[Parts, Parts | None, list[StepStats]]:
     """`engine.run_blocks` with each block's work as a Ray task: kept rows, rejects, stats."""
     ray = _ray()
-    ctx = StepContext(seed=cfg.seed, content_columns=content_columns(src.schema), extra=extra)
-    rejects = {n: spill.parts() for n in cfg.steps if REGISTRY[n].is_filter}
-    passes = _RayPasses(ray, ray.remote(_block_task), _Run(cfg, ctx, spill, progress, rejects, {n: StepStats(n) for n in cfg.steps}))
-    current, pending = src.rows, None
-    current.schema = src.schema
-    for k, (row_steps, corpus) in enumerate(_segments(cfg.steps)):
-        current, pending = passes.run(current, pending, row_steps, corpus, src if k == 0 else None)
-    if pending is not None:
-        current, _ = passes.run(current, pending, [], None, None)
-    ordered = [rejects[n] for n in cfg.steps if n in rejects]
-    return current, Parts.chain(spill, ordered) if ordered else None, [passes.state.stats[n] for n in cfg.steps]
+    return engine_run_blocks(src, cfg, extra, spill, progress, run_pass=_RayPasses(ray, ray.remote(_block_task)).run)
 
 
 @dataclass
 class _RayPasses:
-    """The passes of one run, each block's work a task; `state` holds the run's rejects and stats."""
+    """Passes with each block's work as a task; the run's rejects and stats go to its RunState."""
 
     ray: Any
     task: Any
-    state: _Run
 
     def run(
-        self, current: Parts, pending: Pending | None, row_steps: list[str], corpus: str | None, src: Ingested | None
+        self, state: RunState, current: Parts, pending: Pending | None, row_steps: list[str], corpus: str | None, src: Ingested | None
     ) -> tuple[Parts, Pending | None]:
         """One pass: a task per block, then the corpus step's decision from the blocks' keys."""
         merge = pending[0] if pending else None
         names = [n for n in (merge, *row_steps) if n]
         filters = tuple(n for n in names if REGISTRY[n].is_filter)
-        spec = self.ray.put(_PassSpec(self.state.cfg, self.state.ctx, current.schema, merge, tuple(row_steps), corpus, filters))
-        calls = self._submit(spec, current, pending, len(filters), src)
-        metas = self._wait([c[2] for c in calls], current.heights(), "+".join(names) or corpus or "merge")
+        spec = self.ray.put(_PassSpec(state.cfg, state.ctx, current.schema, merge, tuple(row_steps), corpus, filters))
+        calls = self._submit(state, spec, current, pending, len(filters), src)
+        metas = self._wait(state, [c[2] for c in calls], current.heights(), "+".join(names) or corpus or "merge")
         current.release()
-        out, keys = self._collect(calls, metas, filters)
+        out, keys = self._collect(state, calls, metas, filters)
         if corpus is None:
             return out, None
-        return out, (corpus, self._decide(corpus, out, keys))
+        return out, (corpus, self._decide(state, corpus, out, keys))
 
-    def _submit(self, spec: Any, current: Parts, pending: Pending | None, n_filters: int, src: Ingested | None) -> list:
+    def _submit(self, state: RunState, spec: Any, current: Parts, pending: Pending | None, n_filters: int, src: Ingested | None) -> list:
         """A task per block, with its share of the pending decisions (and its id fixes on the first pass)."""
-        task = self.task.options(num_returns=_FIXED_RETURNS + n_filters, max_retries=self.state.cfg.ray.retries,
+        task = self.task.options(num_returns=_FIXED_RETURNS + n_filters, max_retries=state.cfg.ray.retries,
                                  retry_exceptions=False)
         calls, offset = [], 0
         for k, entry in enumerate(current.entries):
@@ -306,32 +286,32 @@ class _RayPasses:
             calls.append(task.remote(spec, entry.ref, ids, part))
         return calls
 
-    def _collect(self, calls: list, metas: list[dict], filters: tuple[str, ...]) -> tuple[Parts, Parts]:
+    def _collect(self, state: RunState, calls: list, metas: list[dict], filters: tuple[str, ...]) -> tuple[Parts, Parts]:
         """The pass's kept blocks and keys (object references), its rejects and statistics."""
-        out, keys = self.state.spill.parts(), self.state.spill.parts()
+        out, keys = state.spill.parts(), state.spill.parts()
         for call, meta in zip(calls, metas, strict=True):
             out.entries.append(_RefEntry(meta["height"], meta["schema"], ref=call[0]))
             if meta["keys"] is not None:
                 keys.entries.append(_RefEntry(*meta["keys"], ref=call[1]))
             for name, (height, schema), ref in zip(filters, meta["rejects"], call[_FIXED_RETURNS:], strict=True):
-                self.state.rejects[name].entries.append(_RefEntry(height, schema, ref=ref))
+                state.rejects[name].entries.append(_RefEntry(height, schema, ref=ref))
             for name, st in meta["stats"].items():
-                _add(self.state.stats[name], st)
+                _add(state.stats[name], st)
         return out, keys
 
-    def _decide(self, corpus: str, out: Parts, keys: Parts) -> pl.DataFrame:
+    def _decide(self, state: RunState, corpus: str, out: Parts, keys: Parts) -> pl.DataFrame:
         """The corpus step's decisions, in row order, by its own `decide` (band buckets via `_RayBands`)."""
-        self.state.progress("step", {"step": corpus, "rows": out.height})
+        state.progress("step", {"step": corpus, "rows": out.height})
         t0 = time.perf_counter()
         spec = REGISTRY[corpus].corpus
         assert spec is not None
-        data = CorpusInput(keys, out.schema, out.texts_of, self.state.spill.scratch, band_reader=_RayBands)
-        decisions = spec.decide(data, self.state.cfg.step_config(corpus), self.state.ctx)
+        data = CorpusInput(keys, out.schema, out.texts_of, state.spill.scratch, band_reader=_RayBands)
+        decisions = spec.decide(data, state.cfg.step_config(corpus), state.ctx)
         keys.release()
-        self.state.stats[corpus].seconds += time.perf_counter() - t0
+        state.stats[corpus].seconds += time.perf_counter() - t0
         return decisions
 
-    def _wait(self, refs: list, heights: list[int], label: str) -> list[dict]:
+    def _wait(self, state: RunState, refs: list, heights: list[int], label: str) -> list[dict]:
         """Each block's summary, in block order; progress as blocks finish; a failed task fails the run."""
         done: dict[int, dict] = {}
         index = {ref: k for k, ref in enumerate(refs)}
@@ -341,7 +321,7 @@ class _RayPasses:
             for ref in ready:
                 done[index[ref]] = _get(self.ray, ref)
                 rows += heights[index[ref]]
-                self.state.progress("step", {"step": label, "rows": rows})
+                state.progress("step", {"step": label, "rows": rows})
         return [done[k] for k in range(len(refs))]
 
 

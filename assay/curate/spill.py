@@ -46,16 +46,16 @@ class Spill:
         """Where steps may put large intermediate files (None for an in-memory run)."""
         return None if self.unbounded else self.root
 
-    def keep(self, df: pl.DataFrame) -> _Entry:
+    def keep(self, df: pl.DataFrame) -> Entry:
         """Hold `df` in memory while the budget allows, else write it to a file."""
         if self.unbounded:
-            return _Entry(df.height, df.schema, frame=df)
+            return Entry(df.height, df.schema, frame=df)
         if self.held + df.estimated_size() <= self.budget:
             buffer = io.BytesIO()
             df.write_ipc(buffer, compression="uncompressed")
             data = buffer.getvalue()
             self.held += len(data)
-            return _Entry(df.height, df.schema, data=data, size=len(data))
+            return Entry(df.height, df.schema, data=data, size=len(data))
         self._files += 1
         path = self.root / f"part-{self._files:06d}.arrow"
         try:
@@ -63,9 +63,9 @@ class Spill:
         except OSError as exc:
             path.unlink(missing_ok=True)
             raise _spill_error(exc, self.root) from exc
-        return _Entry(df.height, df.schema, path=path)
+        return Entry(df.height, df.schema, path=path)
 
-    def release(self, entry: _Entry) -> None:
+    def release(self, entry: Entry) -> None:
         self.held -= entry.size
         entry.free()
         if entry.path is not None:
@@ -87,7 +87,7 @@ def _spill_error(exc: OSError, root: Path) -> StorageError:
 
 
 @dataclass
-class _Entry:
+class Entry:
     height: int
     schema: pl.Schema
     frame: pl.DataFrame | None = None
@@ -114,9 +114,9 @@ class _Entry:
 class Parts:
     """An ordered sequence of blocks (the `Blocks` protocol), each in memory or in a spill file."""
 
-    def __init__(self, spill: Spill, entries: list[_Entry] | None = None) -> None:
+    def __init__(self, spill: Spill, entries: list[Entry] | None = None) -> None:
         self.spill = spill
-        self.entries: list[_Entry] = entries or []
+        self.entries: list[Entry] = entries or []
         self._schema: pl.Schema | None = None
 
     def append(self, df: pl.DataFrame) -> None:

@@ -21,8 +21,8 @@ def test_changed_rows_are_counted_for_rewriting_steps_only(monkeypatch):
         "text": ["mail me at jane.doe@acme-mail.org please", "plain  text  here", "plain  text  here", "caf\u0065\u0301 ok"],
     })
     compared = []
-    real = engine._Run._changed
-    monkeypatch.setattr(engine._Run, "_changed", lambda self, before, after: (compared.append(1), real(self, before, after))[1])
+    real = engine.RunState._changed
+    monkeypatch.setattr(engine.RunState, "_changed", lambda self, before, after: (compared.append(1), real(self, before, after))[1])
     steps = ["normalize", "pii", "quality", "exact_dedup", "near_dedup", "split"]
     _, _, stats = run_steps(rows, CurateConfig(steps=steps))
     changed = {s.step: s.changed for s in stats}
