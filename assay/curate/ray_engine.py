@@ -121,7 +121,8 @@ def _unreachable(address: str | None, exc: BaseException) -> ConfigError:
     return ConfigError(
         f"cannot connect to the Ray cluster at {address!r}: {why}",
         hint="start one with `ray start --head` and pass the address it prints ([curate.ray] address or "
-        "RAY_ADDRESS), or leave both unset to start a local cluster",
+        "RAY_ADDRESS), or leave both unset to start a local cluster; a cluster started by `ray start` checks a "
+        "token: set RAY_AUTH_MODE=token and make its token readable here (~/.ray/auth_token or RAY_AUTH_TOKEN)",
     )
 
 

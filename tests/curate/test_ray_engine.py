@@ -1,13 +1,17 @@
-"""The Ray engine on a real local Ray cluster: the version of the local engine, id for id, and
-clean failures (a killed worker, no Ray installed, an unreachable cluster)."""
+"""The Ray engine on real local Ray clusters (one started in-process, one by `ray start --head` and
+joined by address): the version of the local engine, id for id, and clean failures (a killed worker,
+bad input, no Ray installed, an unreachable cluster)."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -182,3 +186,52 @@ def test_an_unreachable_cluster_exits_2_with_the_address(tmp_path: Path) -> None
     assert done.returncode == 2, done.stderr
     assert f"127.0.0.1:{port}" in done.stderr and "ray start --head" in done.stderr
     assert Workspace.open(tmp_path / "ws").datasets.list() == []
+
+
+@pytest.fixture
+def head_node():
+    """A Ray head node started as users start one (`ray start --head`, token authentication on, Ray's
+    default), in its own process group, stopped with it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths live under it
+    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+           "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the Ray head node did not start") from None
+                time.sleep(0.5)
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for p in psutil.process_iter():  # anything of that session left behind
+            try:
+                if any(temp in part for part in p.cmdline()):
+                    p.kill()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_run_joins_an_existing_cluster_by_address(head_node: str, tmp_path: Path) -> None:
+    files = _corpus(tmp_path)
+    _, local = _run(tmp_path, "local", files, CurateConfig())
+    Workspace.init(tmp_path / "ray")
+    env = {**os.environ, "RAY_ADDRESS": head_node, "RAY_AUTH_MODE": "token"}
+    cmd = [sys.executable, "-m", "assay", "--workspace", str(tmp_path / "ray"), "curate", "run", *map(str, files),
+           "--engine", "ray", "--json"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["version"] == local.version_id
