@@ -118,6 +118,12 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 
 def _unreachable(address: str | None, exc: BaseException) -> ConfigError:
     why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if address is None:
+        return ConfigError(
+            f"cannot start a local Ray cluster: {why}",
+            hint="check memory and /tmp space ([curate.ray] num_cpus, object_store_mb), or run with the local "
+            "engine ([curate] engine = \"local\")",
+        )
     return ConfigError(
         f"cannot connect to the Ray cluster at {address!r}: {why}",
         hint="start one with `ray start --head` and pass the address it prints ([curate.ray] address or "
