@@ -92,6 +92,7 @@ def ray_session(cfg: RayConfig) -> Iterator[Any]:
             ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=False)
         else:
             ray.init(
+                address="local",  # a new cluster, never one a stale `ray start` left on this machine
                 num_cpus=cfg.num_cpus,
                 object_store_memory=cfg.object_store_mb * 2**20 if cfg.object_store_mb else None,
                 include_dashboard=False,

@@ -38,7 +38,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def cluster():
     """A local Ray cluster of two CPUs for the module (the engine joins an initialised session)."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    # "local": a new cluster even where another (or a stale record of one) exists on the machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     yield
     ray.shutdown()
 
@@ -235,3 +236,18 @@ def test_a_run_joins_an_existing_cluster_by_address(head_node: str, tmp_path: Pa
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["version"] == local.version_id
+
+
+def test_without_an_address_a_run_starts_its_own_cluster(tmp_path: Path) -> None:
+    """The default user path, in a fresh process: no RAY_ADDRESS, a local cluster for the run, then gone."""
+    files = _corpus(tmp_path)
+    _, local = _run(tmp_path, "local", files, CurateConfig())
+    ws, _ = Workspace.init(tmp_path / "ray")
+    (tmp_path / "ray" / "assay.toml").write_text("[curate.ray]\nnum_cpus = 1\n")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    cmd = [sys.executable, "-m", "assay", "--workspace", str(tmp_path / "ray"), "curate", "run", *map(str, files),
+           "--engine", "ray", "--json"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["version"] == local.version_id
+    assert not staging_leftovers(ws.layout)
