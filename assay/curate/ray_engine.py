@@ -52,6 +52,7 @@ from assay.curate.readers import InputFile, read_chunks
 from assay.curate.spill import Entry, Parts, Spill
 from assay.curate.steps import REGISTRY, StepContext
 from assay.curate.steps.base import CorpusInput
+from assay.curate.steps.near_dedup import BandColumns
 from assay.errors import AssayError, ConfigError, MissingDependencyError
 from assay.schema import QUARANTINE_SCHEMA
 from assay.store.blocks import align
@@ -333,35 +334,24 @@ class _RayPasses:
         return [done[k] for k in range(len(refs))]
 
 
-class _RayBands:
-    """LSH band keys in Ray's object store, for near-dedup's decision.
+class _RayBands(BandColumns):
+    """LSH band keys in Ray's object store, for near-dedup's decision (read on the driver as locally).
 
     Bucket pairs are found by a shuffle: a task per key block splits it into one column per band (the
     map side), then a task per band gathers that band's column from every block and finds its buckets'
-    pairs (`bucket_pairs`, the local engine's function). `reader[bands]` reads bands on the driver.
+    pairs (`bucket_pairs`, the local engine's function).
     """
-
-    def __init__(self, keys: Parts, docs: np.ndarray | None = None) -> None:
-        self.keys, self.docs = keys, docs
-        self.names = [c for c in keys.schema.names() if c.startswith("_b")]
-        self.shape = (len(self.names), keys.height if docs is None else len(docs))
-
-    def __getitem__(self, bands: np.ndarray) -> np.ndarray:
-        matrix = np.stack([pl.concat([f.get_column(self.names[b]) for f in self.keys.frames([self.names[b]])]).to_numpy() for b in bands])
-        return matrix if self.docs is None else matrix[:, self.docs]
-
-    def take_docs(self, docs: np.ndarray) -> _RayBands:
-        return _RayBands(self.keys, docs if self.docs is None else self.docs[docs])
 
     def bucket_pairs(self, docs: np.ndarray, anchor: np.ndarray) -> pl.DataFrame:
         ray = _ray()
         split = ray.remote(_band_columns)
+        names = [f"_b{b}" for b in range(self.shape[0])]
         blocks = [e for e in self.keys.entries if e.height]
-        columns = [split.options(num_returns=len(self.names)).remote(e.ref, self.names) for e in blocks]
+        columns = [split.options(num_returns=len(names)).remote(e.ref, names) for e in blocks]
         columns = [c if isinstance(c, list) else [c] for c in columns]  # one band: a single ref
         shared = ray.put((self.docs, docs, anchor))
         pairs = ray.remote(_band_pairs)
-        calls = [pairs.remote(shared, *(c[b] for c in columns)) for b in range(len(self.names))]
+        calls = [pairs.remote(shared, *(c[b] for c in columns)) for b in range(len(names))]
         return pl.concat([_get(ray, c) for c in calls])
 
 

@@ -91,7 +91,7 @@ def _keys(df: pl.DataFrame, cfg: NearDedupConfig, ctx: StepContext) -> pl.DataFr
     )
 
 
-class _BandColumns:
+class BandColumns:
     """Band keys read a band at a time from the key blocks (`BandReader`), so no more than a band
     per core of a large corpus is held."""
 
@@ -105,15 +105,15 @@ class _BandColumns:
         matrix = np.stack([pl.concat([f.get_column(n) for f in self.keys.frames([n])]).to_numpy() for n in names])
         return matrix if self.docs is None else matrix[:, self.docs]
 
-    def take_docs(self, docs: np.ndarray) -> _BandColumns:
-        return _BandColumns(self.keys, docs if self.docs is None else self.docs[docs])
+    def take_docs(self, docs: np.ndarray) -> BandColumns:
+        return type(self)(self.keys, docs if self.docs is None else self.docs[docs])
 
 
 def _doc_keys(data: CorpusInput, *, materialize: bool = False) -> DocKeys:
     """The rows' DocKeys; band keys stay in the key blocks unless `materialize` (read by the engine's
     band reader when it has one)."""
     arrays = [data.frame([c]).to_series().to_numpy() for c in _KEY_COLUMNS]
-    bands = (data.band_reader or _BandColumns)(data.keys)
+    bands = (data.band_reader or BandColumns)(data.keys)
     return DocKeys(*arrays, bands[np.arange(bands.shape[0])] if materialize else bands)
 
 
