@@ -3,6 +3,9 @@ version as the same files on disk, the URLs in the manifest, no copies left, cle
 
 from __future__ import annotations
 
+import functools
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import fsspec
@@ -57,3 +60,20 @@ def test_an_unknown_protocol_says_what_to_install(tmp_path: Path) -> None:
     ws, _ = Workspace.init(tmp_path / "ws")
     with pytest.raises(MissingDependencyError, match="nosuchfs://"):
         curate(ws, ["nosuchfs://bucket/train.jsonl"])
+
+
+def test_an_http_url_gives_the_local_version_and_records_the_url(tmp_path: Path) -> None:
+    """fsspec's HTTP file system against a real HTTP server: its paths carry the protocol themselves."""
+    files = _corpus(tmp_path)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/raw/{files[0].name}"
+        local = curate(Workspace.init(tmp_path / "local")[0], files[:1])
+        ws, _ = Workspace.init(tmp_path / "remote")
+        remote = curate(ws, [url])
+    finally:
+        server.shutdown()
+    assert remote.version_id == local.version_id
+    assert [i["path"] for i in ws.datasets.get(remote.version_id).manifest["inputs"]] == [url]

@@ -38,7 +38,6 @@ def stage_remote(inputs: Sequence[str | Path], folder: Path) -> tuple[list[str |
 def _copy(url: str, into: Path) -> list[tuple[str, Path]]:
     """Copy the file(s) a URL names into `into/<parent>/<name>`; (url, local path) of each."""
     fs, path = _filesystem(url)
-    protocol = url.split("://", 1)[0]
     try:
         matches = sorted(fs.glob(path)) if globlib.has_magic(path) else [path]
         if not matches:
@@ -49,7 +48,7 @@ def _copy(url: str, into: Path) -> list[tuple[str, Path]]:
             local = into / (pure.parent.name or "root") / pure.name
             local.parent.mkdir(parents=True, exist_ok=True)
             fs.get(match, str(local), recursive=fs.isdir(match))
-            copied.append((f"{protocol}://{match}", local))
+            copied.append((fs.unstrip_protocol(match), local))
         return copied
     except FileNotFoundError as exc:
         raise InputError(f"{url} does not exist", hint="check the URL and your credentials for that store") from exc
