@@ -144,3 +144,27 @@ def test_a_run_killed_while_spilling_leaves_no_version_and_doctor_removes_its_fi
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert staging_leftovers(ws.layout) == [] and not leftovers[0].exists()
+
+
+def test_blocks_held_in_memory_keep_every_value_and_dtype(tmp_path: Path) -> None:
+    """In-memory blocks go through Arrow IPC (Polars' own IPC for dtypes Arrow lacks): nothing may change."""
+    import datetime as dt
+
+    from assay.curate.spill import Spill
+
+    frame = pl.DataFrame({
+        "s": ["a", None, "long text " * 5], "i": [1, 2, None], "f": [0.5, None, 2.0], "b": [True, False, None],
+        "l": [["x"], [], None], "st": [{"a": 1, "b": "x"}, None, {"a": 3, "b": None}],
+        "cat": pl.Series(["u", "v", "u"], dtype=pl.Categorical), "en": pl.Series(["p", "q", "p"], dtype=pl.Enum(["p", "q"])),
+        "ts": [dt.datetime(2020, 1, 1, tzinfo=dt.UTC)] * 3, "u8": pl.Series([1, 2, 3], dtype=pl.UInt8),
+        "dec": pl.Series(["1.5", "2.25", "3"]).cast(pl.Decimal(10, 2)), "day": [dt.date(2020, 1, 1)] * 3,
+        "bin": [b"x", None, b""], "none": [None] * 3, "arr": pl.Series([[1, 2], [3, 4], [5, 6]], dtype=pl.Array(pl.Int64, 2)),
+    })
+    spill = Spill(tmp_path / "spill", 2**30)
+    for df in (frame, frame.head(0), frame.with_columns(big=pl.Series([1, 2, 3], dtype=pl.Int128))):
+        entry = spill.keep(df)
+        assert entry.path is None and entry.size > 0 and spill.held >= entry.size
+        back = entry.read()
+        assert back.schema == df.schema and back.equals(df)
+        assert entry.read(["cat", "s"]).equals(df.select("cat", "s"))
+    assert not (tmp_path / "spill").exists()  # nothing went to disk
