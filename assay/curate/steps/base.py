@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel
 
-from assay.schema import content_text
+from assay.schema import ID, content_text
 from assay.store.blocks import Blocks, FrameBlocks
 
 if TYPE_CHECKING:
@@ -61,6 +61,22 @@ class CorpusInput:
     def frame(self, columns: list[str] | None = None) -> pl.DataFrame:
         """The keys (or some of their columns) as one frame."""
         return pl.concat(list(self.keys.frames(columns)))
+
+
+def ids_at(keys: Blocks, rows: np.ndarray, where: np.ndarray) -> pl.Series:
+    """Per row k, the id of the row at position `rows[k]` of the key blocks where `where[k]`, else null.
+
+    Only the ids asked for are taken (block by block), so a corpus step's decisions need not hold every
+    row's id: decisions name other rows (the row a duplicate copies) for a few rows only.
+    """
+    wanted = np.unique(rows[where])
+    found, start = [pl.Series(ID, [], dtype=pl.String)], 0
+    for frame in keys.frames([ID]):
+        lo, hi = np.searchsorted(wanted, [start, start + frame.height])
+        found.append(frame.get_column(ID).gather(wanted[lo:hi] - start))
+        start += frame.height
+    taken = pl.concat(found).gather(np.searchsorted(wanted, rows[where]))
+    return pl.repeat(None, len(rows), dtype=pl.String, eager=True).scatter(np.flatnonzero(where), taken).alias(ID)
 
 
 @dataclass(frozen=True)

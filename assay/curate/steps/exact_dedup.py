@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.curate.steps.base import DUPLICATE_OF, REASON, CorpusInput, CorpusStep, StepContext, corpus_step
+from assay.curate.steps.base import (
+    DUPLICATE_OF,
+    REASON,
+    CorpusInput,
+    CorpusStep,
+    StepContext,
+    corpus_step,
+    ids_at,
+)
 from assay.schema import ID, content_text
 
 
@@ -40,15 +49,18 @@ def _keys(df: pl.DataFrame, cfg: ExactDedupConfig, ctx: StepContext) -> pl.DataF
 
 
 def _decide(data: CorpusInput, cfg: ExactDedupConfig, ctx: StepContext) -> pl.DataFrame:
-    first = pl.struct("_k1", "_k2").is_first_distinct()
-    return data.frame().select(
-        pl.when(first).then(None).otherwise(pl.lit("exact_duplicate")).alias(REASON),
-        pl.when(first).then(None).otherwise(pl.col(ID).first().over("_k1", "_k2")).alias(DUPLICATE_OF),
-    )
+    """Per row, the id of the earlier row it copies (null for a first occurrence): one nullable column,
+    with ids read only for the rows copied."""
+    keys = data.frame(["_k1", "_k2"]).with_row_index("_row")
+    first = keys.select(pl.col("_row").first().over("_k1", "_k2")).to_series().to_numpy().astype(np.int64)
+    return pl.DataFrame({"_ed_of": ids_at(data.keys, first, first != np.arange(len(first)))})
 
 
 def _merge(df: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
-    return df.with_columns(decisions)
+    copy = pl.col("_ed_of")
+    return pl.concat([df, decisions], how="horizontal").with_columns(
+        pl.when(copy.is_not_null()).then(pl.lit("exact_duplicate")).alias(REASON), copy.alias(DUPLICATE_OF)
+    ).drop("_ed_of")
 
 
 exact_dedup = corpus_step(

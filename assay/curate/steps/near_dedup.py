@@ -29,10 +29,11 @@ from assay.curate.steps.base import (
     CorpusStep,
     StepContext,
     corpus_step,
+    ids_at,
 )
 from assay.errors import ConfigError
 from assay.schema import DUP_CLUSTER, ID, content_text
-from assay.store.blocks import Blocks
+from assay.store.blocks import Blocks, FrameBlocks
 
 EXISTING_KEY = "near_dedup.existing"  # StepContext.extra key: DataFrame(id, text) of versions to dedup against
 
@@ -60,19 +61,36 @@ def _score(df: pl.DataFrame, cfg: NearDedupConfig) -> np.ndarray | None:
     return df.get_column(cfg.score_column).cast(pl.Float64).fill_null(float("-inf")).to_numpy()
 
 
+# Decisions are held for a whole pass (every row of the corpus at once), so they are compact: the kept
+# row's id only where a row is not kept itself (null, 16 bytes, elsewhere), the similarity, and the
+# reason as a two-value enum. `_merge` spells them out into the decision columns a block at a time;
+# four string columns per row (the kept id on every row) took ~1.3 GB at 10M rows.
+_REASONS = pl.Enum(["near_duplicate", "near_duplicate_of_existing"])
+_EMPTY = {"_nd_rep": pl.String, "_nd_sim": pl.Float64, "_nd_reason": _REASONS}
+
+
 def _decide(dec: pl.DataFrame, cfg: NearDedupConfig) -> pl.DataFrame:
-    """Decision columns from `kept_id` (cluster representative id) and `reason` (null when kept)."""
-    dropped = pl.col("reason").is_not_null()
+    """Compact decisions from `rep_id` (the kept row's id; null when the row is kept), `similarity` and
+    `reason` (null when kept)."""
     return dec.select(
-        pl.col("kept_id").alias(DUP_CLUSTER),
-        (pl.col("reason") if cfg.action == "drop" else pl.lit(None, dtype=pl.String)).alias(REASON),
-        pl.when(dropped).then(pl.col("kept_id")).alias(DUPLICATE_OF),
-        pl.when(dropped).then(pl.format("jaccard {} with {}", pl.col("similarity").round(3), pl.col("kept_id"))).alias(DETAIL),
+        pl.col("rep_id").alias("_nd_rep"),
+        pl.col("similarity").cast(pl.Float64).alias("_nd_sim"),
+        (pl.col("reason") if cfg.action == "drop" else pl.lit(None)).cast(_REASONS).alias("_nd_reason"),
     )
 
 
+def _merge(df: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
+    """The block with `dup_cluster` (its own id when kept) and the decision columns spelled out."""
+    rep, dropped = pl.col("_nd_rep"), pl.col("_nd_rep").is_not_null()
+    return pl.concat([df.drop(DUP_CLUSTER, strict=False), decisions], how="horizontal").with_columns(
+        pl.coalesce(rep, pl.col(ID)).alias(DUP_CLUSTER),
+        pl.col("_nd_reason").cast(pl.String).alias(REASON),
+        rep.alias(DUPLICATE_OF),
+        pl.when(dropped).then(pl.format("jaccard {} with {}", pl.col("_nd_sim").round(3), rep)).alias(DETAIL),
+    ).drop(list(_EMPTY))
+
+
 _KEY_COLUMNS = ("_key", "_key2", "_len")
-_EMPTY = {DUP_CLUSTER: pl.String, REASON: pl.String, DUPLICATE_OF: pl.String, DETAIL: pl.String}
 
 
 def _keys(df: pl.DataFrame, cfg: NearDedupConfig, ctx: StepContext) -> pl.DataFrame:
@@ -122,18 +140,18 @@ def _decide_all(data: CorpusInput, cfg: NearDedupConfig, ctx: StepContext) -> pl
     if data.keys.height == 0:
         return pl.DataFrame(schema=_EMPTY)
     score = data.frame(["_score"]).to_series().to_numpy() if "_score" in data.keys.schema else None
-    ids = data.frame([ID]).to_series()
     if existing is not None and existing.height:
-        return _against(_doc_keys(data, materialize=True), ids, score, existing, data, cfg)
+        return _against(_doc_keys(data, materialize=True), score, existing, data, cfg)
     d = near_duplicates_of_keys(_doc_keys(data), data.texts_of, cfg, score=score, scratch=data.scratch)
+    dropped = ~d.get_column("keep").to_numpy()
     return _decide(d.with_columns(
-        kept_id=ids.gather(d.get_column("cluster")),
+        rep_id=ids_at(data.keys, d.get_column("cluster").to_numpy(), dropped),
         reason=pl.when(~pl.col("keep")).then(pl.lit("near_duplicate")),
     ), cfg)
 
 
 def _against(
-    keys: DocKeys, ids: pl.Series, score: np.ndarray | None, existing: pl.DataFrame, data: CorpusInput, cfg: NearDedupConfig
+    keys: DocKeys, score: np.ndarray | None, existing: pl.DataFrame, data: CorpusInput, cfg: NearDedupConfig
 ) -> pl.DataFrame:
     old_texts = existing.get_column("text")
     n_old = old_texts.len()
@@ -145,18 +163,14 @@ def _against(
         yield from data.texts_of(rows[cut:] - n_old)
 
     d = near_duplicates_against_keys(both, n_old, texts, cfg, score=score, scratch=data.scratch)
-    old = existing.get_column(ID).gather(d.get_column("duplicate_of_existing").fill_null(0))
-    new = ids.gather(d.get_column("duplicate_of").fill_null(0))
+    of_old, of_new = d.get_column("duplicate_of_existing"), d.get_column("duplicate_of")
+    has_old, has_new = of_old.is_not_null(), of_new.is_not_null()
+    old = ids_at(FrameBlocks(existing.select(ID)), of_old.fill_null(0).to_numpy(), has_old.to_numpy())
+    new = ids_at(data.keys, of_new.fill_null(0).to_numpy(), (has_new & ~has_old).to_numpy())
     return _decide(d.with_columns(
-        kept_id=pl.when(pl.col("duplicate_of_existing").is_not_null()).then(old)
-        .when(pl.col("duplicate_of").is_not_null()).then(new).otherwise(ids),
-        reason=pl.when(pl.col("duplicate_of_existing").is_not_null()).then(pl.lit("near_duplicate_of_existing"))
-        .when(pl.col("duplicate_of").is_not_null()).then(pl.lit("near_duplicate")),
+        rep_id=pl.coalesce(old, new),
+        reason=pl.when(has_old).then(pl.lit("near_duplicate_of_existing")).when(has_new).then(pl.lit("near_duplicate")),
     ), cfg)
-
-
-def _merge(df: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
-    return pl.concat([df.drop(DUP_CLUSTER, strict=False), decisions], how="horizontal")
 
 
 near_dedup = corpus_step(
