@@ -182,7 +182,8 @@ def near_duplicates_of_keys(
     graph = _near_duplicate_graph(keys, texts_of, cfg, scratch=scratch)
     try:
         label = components(len(keys), graph.i, graph.j)
-        kept = _kept_rows(label, keys, cfg, score)
+        # keep = "first" keeps each component's smallest row, which is its label: no sort needed
+        kept = label if cfg.keep == "first" else _kept_rows(label, keys, cfg, score)
         return _decisions(kept, graph)
     finally:
         graph.texts.close()

@@ -378,3 +378,17 @@ def test_candidate_texts_held_in_a_file_give_the_same_result(monkeypatch, tmp_pa
     monkeypatch.setattr(minhash, "VERIFY_BATCH", 3)
     assert near_duplicates_of_keys(doc_keys(texts, cfg), pieces, cfg, scratch=tmp_path).equals(expected)
     assert len(written) == 1 and not list(tmp_path.iterdir())  # went through a file, removed at the end
+
+
+def test_keep_first_is_each_components_label() -> None:
+    """near_duplicates_of_keys keeps a component's label for keep = "first": the sorted pick agrees."""
+    from assay.curate.minhash import DocKeys, _kept_rows
+
+    rng = np.random.default_rng(3)
+    n = 2_000
+    i, j = rng.integers(0, n, 1_500), rng.integers(0, n, 1_500)
+    label = components(n, i, j)
+    keys = DocKeys(rng.integers(0, 2**63, n).astype(np.uint64), np.zeros(n, np.uint64), rng.integers(1, 50, n), np.zeros((0, n), np.uint64))
+    assert len(np.unique(label)) < n - 500  # many multi-row components
+    np.testing.assert_array_equal(_kept_rows(label, keys, MinHashConfig(keep="first"), None), label)
+    assert not np.array_equal(_kept_rows(label, keys, MinHashConfig(keep="longest"), None), label)
