@@ -26,6 +26,7 @@ from assay.errors import ConfigError
 from assay.schema import DUP_CLUSTER, ID, SPLIT
 
 SPLITS = ("train", "val", "test")
+_SPLIT_CODES = pl.Enum(SPLITS)
 HELD_OUT = ("val", "test")  # input splits that are kept apart from the rows split by the ratios
 SPLIT_MOVED = "split_moved"
 
@@ -195,7 +196,8 @@ def _decide(data: CorpusInput, cfg: SplitConfig, ctx: StepContext) -> pl.DataFra
     keys = keys.drop("_in", strict=False)
     if given is None:
         mapping = _group_splits(keys, cfg.stratify_by, cfg.ratios, ctx.seed)
-        return keys.select("_g").join(mapping, on="_g", how="left", maintain_order="left").select(SPLIT)
+        split = keys.select("_g").join(mapping, on="_g", how="left", maintain_order="left").get_column(SPLIT)
+        return split.cast(_SPLIT_CODES).to_frame()  # held for a whole pass: 4 bytes a row, not 16
     group = _group_column(data.schema, cfg)
     what = "near-duplicate cluster" if group == DUP_CLUSTER else f"group `{group}`"
     out = _keep_input_splits(keys, given, cfg, what, ctx.seed)
@@ -203,7 +205,7 @@ def _decide(data: CorpusInput, cfg: SplitConfig, ctx: StepContext) -> pl.DataFra
 
 
 def _merge(df: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
-    return df.drop(SPLIT, strict=False).with_columns(decisions)
+    return df.drop(SPLIT, strict=False).with_columns(decisions).with_columns(pl.col(SPLIT).cast(pl.String))
 
 
 split = corpus_step(
