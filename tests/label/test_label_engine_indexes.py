@@ -282,6 +282,55 @@ def test_metadata_lists_match_element_by_element_at_any_depth(argilla_server):
                          ('[["deep"]]', 1), ("[]", 1), ("plain", 1)}
 
 
+LATE = {"l1": 3, "l2": "3", "l3": "x", "l4": [1, "y"], "l5": 2.5}
+
+
+def test_metadata_declared_after_the_records_is_filtered_and_measured(argilla_server, argilla_python, tmp_path):
+    """Metadata is indexed whether or not a property names it yet: properties declared after the records were
+    written filter and measure them at once, with every kind of value under one key (a terms property
+    accepts numbers; a number property reads only the numbers); on PostgreSQL through both partial btrees."""
+    with _client(argilla_server) as http:
+        workspace = http.get("/api/v1/me/workspaces").json()["items"][0]["id"]
+        dataset_id = http.post("/api/v1/datasets", json={"name": "metadata-late", "workspace_id": workspace}).json()["id"]
+        base = f"/api/v1/datasets/{dataset_id}"
+        http.post(f"{base}/fields", json={"name": "text", "title": "text", "settings": {"type": "text"}})
+        label = {"type": "label_selection", "options": [{"value": v, "text": v} for v in ("yes", "no")]}
+        created = http.post(f"{base}/questions", json={"name": "ok", "title": "ok", "settings": label, "required": True})
+        assert created.status_code == 201, created.text
+        assert http.put(f"{base}/publish").status_code == 200
+        items = [{"external_id": k, "fields": {"text": k}, "metadata": {"late": v, "late_n": v}} for k, v in LATE.items()]
+        assert http.put(f"{base}/records/bulk", json={"items": items}).status_code == 200
+        for name, kind in (("late", "terms"), ("late_n", "integer")):
+            created = http.post(f"{base}/metadata-properties", json={"name": name, "title": name, "settings": {"type": kind}})
+            assert created.status_code == 201, created.text
+
+    def found(*leaves: dict) -> set[str]:
+        return _found(argilla_server, dataset_id, *leaves)
+
+    assert found(_terms("late", ["3"])) == {"l1", "l2"}  # the number 3 by value, the string "3" by text
+    assert found(_terms("late", ["1"])) == {"l4"} and found(_terms("late", ["y", "x"])) == {"l3", "l4"}
+    assert found(_range("late_n", ge=2)) == {"l1", "l5"} and found(_range("late_n", le=1)) == {"l4"}
+    assert found(_range("late_n", ge=2), _terms("late", ["3"])) == {"l1"}
+    metrics = _metrics(argilla_server, dataset_id)
+    assert (metrics["late_n"]["min"], metrics["late_n"]["max"]) == (1, 3)
+    terms = [(v["term"], v["count"]) for v in metrics["late"]["values"]]
+    assert terms == [("3", 2), ("1", 1), ("2.5", 1), ("x", 1), ("y", 1)] and metrics["late"]["total"] == 6
+    if _postgresql(argilla_server):  # the index's triggers run without JIT (compiling cost more than indexing)
+        settings = _probe(argilla_server, argilla_python, tmp_path, LOAD_ENGINE + TRIGGER_SETTINGS)
+        assert len(settings) == 6 and all(config == ["jit=off"] for config in settings.values()), settings
+
+
+TRIGGER_SETTINGS = """
+async def main():
+    async with AsyncSessionLocal() as db:
+        rows = await db.execute(text("SELECT p.proname, p.proconfig FROM pg_trigger AS t "
+                                     "JOIN pg_proc AS p ON p.oid = t.tgfoid WHERE t.tgname LIKE 'assay_records_%'"))
+        print(json.dumps({name: config for name, config in rows}))
+
+asyncio.run(main())
+"""
+
+
 # The similarity cache's saved blocks -----------------------------------------------------------------------
 
 VECTOR_PROBE = """

@@ -13,13 +13,19 @@ are left out: no property can name them), ``kind`` (``s`` string, ``n`` number, 
 jsonpath's, as before the index: strings match strings, numbers by value, booleans "true"/"false", ranges
 compare strings by code point (the text columns use the "C" collation).
 
-Btree entries must stay under ~2.7 KB, so the text is kept as ``pre`` (its first 200 characters, indexed)
-plus ``rest`` (the whole text, only when it is longer). A bound shorter than 200 characters compares the
-same against ``pre`` as against the whole text; a longer one rechecks the whole.
+Besides the record id's btree, each row is in one of two partial btrees: a number's (kind ``n``) by
+``(dataset_id, key, num)``, any other element's by ``(dataset_id, key, kind, pre)``; number conditions
+say ``kind = 'n'`` (only numbers have a ``num``) so the planner reads the first, and a terms metric says
+either kind. Two full btrees cost ~35 µs more per record of a push (9 metadata values a record).
+
+Btree entries must stay under ~2.7 KB, so the text is kept as ``pre`` (its first 200 characters,
+indexed) plus ``rest`` (the whole text, only when it is longer). A bound shorter than 200 characters
+compares the same against ``pre`` as against the whole text; a longer one rechecks the whole.
 
 Triggers mirror the text index's (``indexes.py``): statement-level with transition tables (one INSERT ...
-SELECT per statement; updates re-index only records whose metadata changed). ``rebuild`` creates
-everything and backfills existing records in the transaction that creates the triggers.
+SELECT per statement; updates re-index only records whose metadata changed), without JIT
+(``PG_TRIGGER_SETTINGS``). ``rebuild`` creates everything and backfills existing records in the
+transaction that creates the triggers.
 
 SQLite has no such index: its per-row triggers cost ~350 µs per record of a push (9 metadata values a
 record, three btrees each: ~15 % of the server's time), while its queries on the records' JSON already
@@ -32,14 +38,33 @@ from typing import Any
 from uuid import UUID
 
 from argilla_server.search_engine.base import Filter, TermsFilter
-from sqlalchemy import Float, Text, and_, column, false, func, literal_column, or_, select, table, text, true
+from sqlalchemy import (
+    Float,
+    Text,
+    and_,
+    column,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from .values import as_float, text_bound
 
-SCHEMA_VERSION = "2"  # 2: elements of nested lists indexed (1: only a top-level list's)
+# 3: partial btrees (numbers, other kinds), keys in the "C" collation, triggers without JIT; 2: elements of
+# nested lists indexed (1: only a top-level list's)
+SCHEMA_VERSION = "3"
+# Trigger functions run without JIT: a bulk's transition table unnested into JSON elements is estimated at
+# millions of rows, over jit_above_cost, and compiling that statement (inlining and optimising) cost more
+# than indexing its rows (an INSERT of 1,000 records, rolled back: this trigger took 360 ms, 175 without).
+PG_TRIGGER_SETTINGS = "SET jit = off"
 MAX_KEY = 200  # Argilla's longest metadata property name
 PREFIX = 200  # characters of a text kept in the indexed `pre` column (PostgreSQL)
 
@@ -78,12 +103,16 @@ def record_ids(dataset_id: UUID, name: str, filter: Filter, *, numeric: bool) ->
     return select(VALUES.c.record_id).where(VALUES.c.dataset_id == dataset_id, VALUES.c.key == name, passes)
 
 
-def element_rows(dataset_id: UUID, name: str) -> tuple[Any, ColumnElement, ColumnElement]:
-    """(FROM, element number, element text) of one property's indexed elements, for metrics."""
+def element_rows(dataset_id: UUID, name: str, *, numeric: bool) -> tuple[Any, ColumnElement, ColumnElement]:
+    """(FROM, element number, element text) of one property's indexed elements, for metrics: the numbers
+    only for a number property (only they have one), every element for a terms property."""
     # Tied term counts are ordered in the database's collation, as the JSON text was.
     body = func.coalesce(VALUES.c.rest, VALUES.c.pre).collate("default")
+    # Every kind, said so that the planner can read both partial btrees (a BitmapOr) when the property is a
+    # small part of the table; for most of it, it reads the table once (a UNION ALL of the two read it twice).
+    kinds = _pg_kind_in("n") if numeric else or_(_pg_kind_in("n"), VALUES.c.kind != literal_column("'n'"))
     rows = select(VALUES.c.num, body.label("body")).where(
-        VALUES.c.dataset_id == dataset_id, VALUES.c.key == name
+        VALUES.c.dataset_id == dataset_id, VALUES.c.key == name, kinds
     )
     rows = rows.subquery()
     return rows, rows.c.num, rows.c.body
@@ -97,9 +126,10 @@ def _pg_passes(filter: Filter, numeric: bool) -> ColumnElement | None:
     """jsonpath semantics: strings equal strings, numbers by value, booleans "true"/"false"; string ranges
     compare strings only, by code point."""
     number = VALUES.c.num
+    # Only numbers have a `num` (kind "n"): saying so lets the planner read their partial btree.
     if isinstance(filter, TermsFilter):
         numbers = _numbers(list(filter.values))
-        clauses = [number.in_(numbers)] if numbers else []
+        clauses = [and_(_pg_kind_in("n"), number.in_(numbers))] if numbers else []
         if not numeric:
             words = [str(v) for v in filter.values]
             clauses += [and_(_pg_kind_in("s", "b"), _pg_text_in(words))] if words else []
@@ -108,7 +138,8 @@ def _pg_passes(filter: Filter, numeric: bool) -> ColumnElement | None:
     if bounds is None:
         return None
     if numeric:
-        return and_(true(), *[op(number, value) for op, value in bounds])
+        compared = [op(number, value) for op, value in bounds]
+        return and_(_pg_kind_in("n"), *compared) if compared else true()
     return and_(_pg_kind_in("s"), *[_pg_text_compare(op, value) for op, value in bounds])
 
 
@@ -181,10 +212,14 @@ _PG_CHANGED = "n.metadata::text IS DISTINCT FROM o.metadata::text OR n.dataset_i
 def _pg_create() -> list[str]:
     return [
         "CREATE TABLE assay_metadata_values (record_id uuid NOT NULL, dataset_id uuid NOT NULL, "
-        'key varchar NOT NULL, kind "char" NOT NULL, num float8, pre text COLLATE "C", rest text COLLATE "C")',
+        'key varchar COLLATE "C" NOT NULL, kind "char" NOT NULL, num float8, pre text COLLATE "C", '
+        'rest text COLLATE "C")',
         "CREATE INDEX ix_assay_metadata_values_record ON assay_metadata_values (record_id)",
-        "CREATE INDEX ix_assay_metadata_values_num ON assay_metadata_values (dataset_id, key, num, record_id)",
-        "CREATE INDEX ix_assay_metadata_values_pre ON assay_metadata_values (dataset_id, key, kind, pre, record_id)",
+        # Each element in one of two partial btrees: numbers by value, every other kind by its text.
+        "CREATE INDEX ix_assay_metadata_values_num ON assay_metadata_values (dataset_id, key, num, record_id) "
+        "WHERE kind = 'n'",
+        "CREATE INDEX ix_assay_metadata_values_pre ON assay_metadata_values (dataset_id, key, kind, pre, record_id) "
+        "WHERE kind <> 'n'",
         # A JSON number as float8, or NULL where float8 cannot hold it (a cast would fail the write).
         "CREATE FUNCTION assay_metadata_number(body text) RETURNS float8 LANGUAGE sql IMMUTABLE AS $$ "
         "SELECT CASE WHEN n = 0 OR abs(n) BETWEEN 1e-300 AND 1e300 THEN n::float8 END FROM (SELECT CASE "
@@ -232,8 +267,10 @@ def _pg_create() -> list[str]:
 
 
 def _pg_trigger_function(name: str, body: str) -> str:
+    """A statement-level trigger function, JIT off (PG_TRIGGER_SETTINGS)."""
     return (
-        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; RETURN NULL; END $$"
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql {PG_TRIGGER_SETTINGS} "
+        f"AS $$ BEGIN {body}; RETURN NULL; END $$"
     )
 
 

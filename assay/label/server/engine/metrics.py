@@ -46,7 +46,10 @@ async def metadata_metrics(db: AsyncSession, metadata_property: MetadataProperty
     """Term counts (most frequent first) for a terms property; min and max for a number property."""
     json = JsonSql.of(db)
     if json.postgresql:  # the metadata index (metaindex.py)
-        source, number, body = metaindex.element_rows(metadata_property.dataset_id, metadata_property.name)
+        numeric = metadata_property.type != MetadataPropertyType.terms
+        source, number, body = metaindex.element_rows(
+            metadata_property.dataset_id, metadata_property.name, numeric=numeric
+        )
         elements, base = Elements(source, body, number), select().select_from(source)
     else:
         elements = json.elements(Record.metadata_, (metadata_property.name,))
