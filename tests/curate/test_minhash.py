@@ -360,7 +360,7 @@ def test_verifying_candidates_in_small_batches_changes_nothing(monkeypatch):
 
 def test_candidate_texts_held_in_a_file_give_the_same_result(monkeypatch, tmp_path):
     """Small candidate sets stay in memory; beyond IN_MEMORY_TEXT_BYTES they go to a file in the
-    scratch folder (memory-mapped a batch at a time), with the same result and no file left."""
+    scratch folder (read back a batch at a time), with the same result and no file left."""
     from assay.curate import minhash
     from assay.curate.minhash import doc_keys, gather_texts, near_duplicates_of_keys
 
@@ -370,7 +370,7 @@ def test_candidate_texts_held_in_a_file_give_the_same_result(monkeypatch, tmp_pa
     expected = near_duplicates(rows, cfg)
     written = []
     real_write = minhash._write_texts
-    monkeypatch.setattr(minhash, "_write_texts", lambda path, pieces: (written.append(path), real_write(path, pieces)))
+    monkeypatch.setattr(minhash, "_write_texts", lambda path, pieces: (written.append(path), real_write(path, pieces))[1])
     pieces = lambda sel: (texts.gather(sel[k : k + 2]) for k in range(0, len(sel), 2))  # noqa: E731  several pieces
     assert near_duplicates_of_keys(doc_keys(texts, cfg), gather_texts(texts), cfg, scratch=tmp_path).equals(expected)
     assert written == []  # small: held in memory
@@ -392,3 +392,14 @@ def test_keep_first_is_each_components_label() -> None:
     assert len(np.unique(label)) < n - 500  # many multi-row components
     np.testing.assert_array_equal(_kept_rows(label, keys, MinHashConfig(keep="first"), None), label)
     assert not np.array_equal(_kept_rows(label, keys, MinHashConfig(keep="longest"), None), label)
+
+
+def test_candidate_text_file_reads_back_any_rows(tmp_path):
+    from assay.curate.minhash import _read_texts, _write_texts
+
+    texts = ["", "plain", "naïve café 東京", "", "x" * 5000, "emoji 🙂 end", "last"]
+    offsets = _write_texts(tmp_path / "t.txt", iter([pl.Series(texts[:3]), pl.Series(texts[3:3]), pl.Series(texts[3:])]))
+    assert offsets.tolist()[-1] == (tmp_path / "t.txt").stat().st_size and len(offsets) == len(texts) + 1
+    for positions in ([0, 1, 2, 3, 4, 5, 6], [6, 2, 0], [1, 2, 5], [4], []):
+        got = _read_texts(tmp_path / "t.txt", offsets, np.array(positions, np.int64))
+        assert got.dtype == pl.String and got.to_list() == [texts[p] for p in positions]
