@@ -9,7 +9,8 @@ Starts a private embedded Argilla server (assay's database-backed search engine)
    and the load average before and after (a shared machine's load changes the rate, much less the CPU);
 2. search: a dataset of `--search` records with random 384-d vectors (logged with the SDK's bulk upsert,
    records/s reported), one annotator's responses on `--responses` of them (submitted, draft, discarded),
-   then one untimed call and `--repeat` timings of each query kind: p50 / p95 ms.
+   then one untimed call and `--repeat` timings of each query kind: p50 / p95 ms, and the load average
+   before and after the queries.
 
     .venv/bin/python bench/label.py                                  # 10k pushed, 100k searched, SQLite
     .venv/bin/python bench/label.py --database postgresql            # the same on PostgreSQL
@@ -53,6 +54,7 @@ GSM8K = Path("/work/shared/data/gsm8k/train.jsonl")
 DIMS = 384
 DATASET = "bench-search"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOAD = "load_avg_before_after"  # the 1, 5 and 15-minute load averages before and after a part
 
 
 def gsm8k_rows(n: int) -> list[dict]:
@@ -92,7 +94,7 @@ def bench_push(ws: Workspace, n: int, embed_sample: int, vectors: bool, server_p
     return {"records": result.added, "vectors": vectors, "seconds_upload_loop": result.seconds,
             "seconds_total": round(total, 2), "records_per_s": result.records_per_s,
             "cpu_ms_per_record": {k: round(1000 * v / added, 3) for k, v in per_record.items()},
-            "load_avg_before_after": [round(x, 2) for x in (*load_before, *os.getloadavg())], **out}
+            LOAD: [round(x, 2) for x in (*load_before, *os.getloadavg())], **out}
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -354,7 +356,9 @@ def search_part(args: argparse.Namespace, info, home: Path) -> dict:
         annotator, dataset_id, logged = {"api_key": saved["api_key"]}, saved["dataset_id"], {**saved["logged"], "reused": True}
     only = set(args.only.split(",")) if args.only else set()
     out = {"dataset": logged}
+    load_before = os.getloadavg()
     out.update(bench_queries(info.url, info.api_key, annotator["api_key"], dataset_id, args.repeat, only))
+    out[LOAD] = [round(x, 2) for x in (*load_before, *os.getloadavg())]
     return out
 
 
@@ -370,7 +374,7 @@ def table(results: dict[str, dict]) -> str:
     """A markdown table: one row per query kind (p50 / p95 ms) and push rate, one column per labelled run."""
     names = ["push"]
     for result in results.values():
-        names += [n for n in result.get("latency", {}) if n != "dataset" and n not in names]
+        names += [n for n in result.get("latency", {}) if n not in ("dataset", LOAD) and n not in names]
     lines = ["| query (p50 / p95 ms) | " + " | ".join(results) + " |", "| --- |" + " ---: |" * len(results)]
     for name in names:
         cells = [_cell(result, name) for result in results.values()]
@@ -408,6 +412,10 @@ def main() -> None:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     print(table({args.database: results}), file=sys.stderr)
+    for part, name in (("push", "push"), ("latency", "queries")):
+        load = results.get(part, {}).get(LOAD)
+        if load:
+            print(f"load average (1, 5, 15 min) before / after the {name}: {load[:3]} / {load[3:]}", file=sys.stderr)
 
 
 if __name__ == "__main__":
