@@ -338,6 +338,18 @@ def _write_texts(path: Path, pieces: Iterator[pl.Series]) -> np.ndarray:
     return np.concatenate([np.zeros(1, np.int64), *lengths]).cumsum()
 
 
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    """`size` bytes at `offset`: a read may return less (Linux caps one at ~2 GiB), so read until done."""
+    parts, done = [], 0
+    while done < size:
+        part = os.pread(fd, size - done, offset + done)
+        if not part:
+            raise OSError(f"candidate text file ended at byte {offset + done}, {size - done} bytes short")
+        parts.append(part)
+        done += len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 def _read_texts(path: Path, offsets: np.ndarray, positions: np.ndarray) -> pl.Series:
     """The texts at these positions of a `_write_texts` file: one read per run of adjacent rows."""
     starts, ends = offsets[positions], offsets[positions + 1]
@@ -347,7 +359,7 @@ def _read_texts(path: Path, offsets: np.ndarray, positions: np.ndarray) -> pl.Se
     run_starts, run_ends = starts[np.r_[0, cut]], ends[np.r_[cut - 1, len(positions) - 1]]
     fd = os.open(path, os.O_RDONLY)
     try:
-        data = b"".join([os.pread(fd, e - s, s) for s, e in zip(run_starts.tolist(), run_ends.tolist(), strict=True)])
+        data = b"".join([_pread(fd, e - s, s) for s, e in zip(run_starts.tolist(), run_ends.tolist(), strict=True)])
     finally:
         os.close(fd)
     bounds = np.concatenate([np.zeros(1, np.int64), np.cumsum(ends - starts)])

@@ -403,3 +403,19 @@ def test_candidate_text_file_reads_back_any_rows(tmp_path):
     for positions in ([0, 1, 2, 3, 4, 5, 6], [6, 2, 0], [1, 2, 5], [4], []):
         got = _read_texts(tmp_path / "t.txt", offsets, np.array(positions, np.int64))
         assert got.dtype == pl.String and got.to_list() == [texts[p] for p in positions]
+
+
+def test_candidate_text_file_reads_through_short_reads(tmp_path, monkeypatch):
+    """A read may return fewer bytes than asked (one read is capped near 2 GiB): the reader goes on."""
+    import os
+
+    from assay.curate import minhash
+
+    texts = ["alpha beta", "gamma", "delta epsilon zeta", "eta"]
+    offsets = minhash._write_texts(tmp_path / "t.txt", iter([pl.Series(texts)]))
+    real = os.pread
+    monkeypatch.setattr(minhash.os, "pread", lambda fd, n, off: real(fd, min(n, 3), off))
+    assert minhash._read_texts(tmp_path / "t.txt", offsets, np.arange(4)).to_list() == texts
+    monkeypatch.setattr(minhash.os, "pread", lambda fd, n, off: b"")
+    with pytest.raises(OSError, match="bytes short"):
+        minhash._read_texts(tmp_path / "t.txt", offsets, np.arange(4))
