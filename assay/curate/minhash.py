@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from assay.curate.minhash_lsh import BandReader, band_keys, candidate_pairs, components, jaccard, lsh_params
 from assay.curate.minhash_signatures import Shingles, shingles_of, signatures_of
+from assay.curate.spill import spill_error
 from assay.errors import ConfigError, InputError
 
 Texts = Sequence[str] | pl.Series
@@ -298,7 +299,11 @@ class _CandidateTexts:
             size += int(piece.str.len_bytes().sum() or 0)
             if scratch is not None and size > IN_MEMORY_TEXT_BYTES:
                 self.path = scratch / f"candidates-{uuid.uuid4().hex[:12]}.txt"
-                self.offsets = _write_texts(self.path, itertools.chain(held[1:], pieces))
+                try:
+                    self.offsets = _write_texts(self.path, itertools.chain(held[1:], pieces))
+                except OSError as exc:
+                    self.close()
+                    raise spill_error(exc, scratch) from exc
                 return
         self.texts = pl.concat(held)
 

@@ -61,7 +61,7 @@ class Spill:
             df.write_ipc(path, compression="uncompressed")
         except OSError as exc:
             path.unlink(missing_ok=True)
-            raise _spill_error(exc, self.root) from exc
+            raise spill_error(exc, self.root) from exc
         return Entry(df.height, df.schema, path=path)
 
     def release(self, entry: Entry) -> None:
@@ -106,7 +106,8 @@ def _from_ipc(data: pa.Buffer | bytes, columns: list[str] | None) -> pl.DataFram
     return frame
 
 
-def _spill_error(exc: OSError, root: Path) -> StorageError:
+def spill_error(exc: OSError, root: Path) -> StorageError:
+    """The error for a write to the run's spill folder that failed (a full disk named as such)."""
     free = shutil.disk_usage(root.parent).free if root.parent.exists() else 0
     if exc.errno == errno.ENOSPC:
         return StorageError(
