@@ -14,10 +14,9 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 
-import numpy as np
 import polars as pl
-import pyarrow as pa
 
+from assay.arrowtext import utf8_buffers
 from assay.schema import ID, SOURCE, content_columns, content_text
 
 ID_HEX = 16
@@ -93,11 +92,7 @@ def with_ids(df: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
 
 def _blake2b_hex(keys: pl.Series) -> list[str]:
     """blake2b-64 hex digest of each string, read from the Arrow buffer without a Python string per row."""
-    arr = keys.to_arrow()
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    if not pa.types.is_large_string(arr.type):
-        arr = arr.cast(pa.large_string())
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1].tolist()
-    data = memoryview(arr.buffers()[2] or b"")
+    bounds, data = utf8_buffers(keys)
+    offsets = bounds.tolist()
     blake = hashlib.blake2b
     return [blake(data[a:b], digest_size=ID_HEX // 2).hexdigest() for a, b in zip(offsets[:-1], offsets[1:], strict=True)]

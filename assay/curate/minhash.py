@@ -27,6 +27,7 @@ import polars as pl
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from assay.arrowtext import utf8_buffers
 from assay.curate.minhash_lsh import BandReader, band_keys, candidate_pairs, components, jaccard, lsh_params
 from assay.curate.minhash_signatures import Shingles, shingles_of, signatures_of
 from assay.curate.spill import spill_error
@@ -334,11 +335,8 @@ def _write_texts(path: Path, pieces: Iterator[pl.Series]) -> np.ndarray:
     lengths = []
     with path.open("wb") as sink:
         for piece in pieces:
-            arr = piece.to_arrow().cast(pa.large_string())
-            arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-            bounds = np.frombuffer(arr.buffers()[1], np.int64)[arr.offset : arr.offset + len(arr) + 1]
-            if arr.buffers()[2] is not None:
-                sink.write(memoryview(arr.buffers()[2])[int(bounds[0]) : int(bounds[-1])])
+            bounds, data = utf8_buffers(piece)
+            sink.write(data)
             lengths.append(np.diff(bounds))
     return np.concatenate([np.zeros(1, np.int64), *lengths]).cumsum()
 
@@ -357,9 +355,9 @@ def _pread(fd: int, size: int, offset: int) -> bytes:
 
 def _read_texts(path: Path, offsets: np.ndarray, positions: np.ndarray) -> pl.Series:
     """The texts at these positions of a `_write_texts` file: one read per run of adjacent rows."""
-    starts, ends = offsets[positions], offsets[positions + 1]
     if not len(positions):
         return pl.Series(dtype=pl.String)
+    starts, ends = offsets[positions], offsets[positions + 1]
     cut = np.flatnonzero(starts[1:] != ends[:-1]) + 1
     run_starts, run_ends = starts[np.r_[0, cut]], ends[np.r_[cut - 1, len(positions) - 1]]
     fd = os.open(path, os.O_RDONLY)

@@ -14,6 +14,7 @@ import polars as pl
 import pyarrow as pa
 import xxhash
 
+from assay.arrowtext import utf8_buffers
 from assay.store.blocks import Blocks, as_blocks
 
 _PRIMITIVE = (pl.Boolean, pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
@@ -45,12 +46,6 @@ def _arrow(series: pl.Series, canonical: pl.Series | None = None) -> pa.Array:
     return arr
 
 
-def _string_data(arr: pa.Array) -> memoryview:
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    data = arr.buffers()[2]
-    return memoryview(data)[int(offsets[0]) : int(offsets[-1])] if data is not None else memoryview(b"")
-
-
 def _hash_column(h: xxhash.xxh3_128, blocks: Blocks, name: str) -> None:
     """Hash one column as if it were one Arrow array: validity (or b"no-nulls"), then its values,
     or for strings its offsets then its bytes. Two passes over the blocks: the bytes come last."""
@@ -76,7 +71,7 @@ def _hash_column(h: xxhash.xxh3_128, blocks: Blocks, name: str) -> None:
         h.update(v.tobytes())
     if pa.types.is_large_string(kind):
         for block in blocks.frames([name]):
-            h.update(_string_data(_arrow(block.get_column(name))))
+            h.update(utf8_buffers(_canonical(block.get_column(name)))[1])
 
 
 def frame_digest(df: pl.DataFrame | Blocks) -> str:

@@ -9,9 +9,9 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from assay.arrowtext import utf8_buffers
 from assay.curate.steps.base import StepContext, step
 from assay.schema import MESSAGES, PROMPT, RESPONSE, TEXT
 
@@ -75,14 +75,11 @@ def _byte_flags(col: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     A few numpy comparisons over the UTF-8 buffer (~0.1 s per 100 MB); a regex scan costs
     ~0.3 s per pattern, so the costly checks then run only on rows that can need them.
     """
-    arr = col.to_arrow()
-    arr = (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).cast(pa.large_string())
-    n = len(arr)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
-    if arr.buffers()[2] is None or n == 0 or offsets[-1] == offsets[0]:
+    n = col.len()
+    base, data = utf8_buffers(col)
+    if n == 0 or base[-1] == 0:
         return np.zeros(n, bool), np.zeros(n, bool)
-    raw = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    base = offsets - offsets[0]
+    raw = np.frombuffer(data, dtype=np.uint8)
 
     def rows(positions: np.ndarray) -> np.ndarray:
         out = np.zeros(n, bool)
