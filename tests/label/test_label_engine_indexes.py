@@ -244,23 +244,31 @@ NESTED = {
 }
 
 
+def _published_dataset(http: httpx.Client, name: str, metadata: dict[str, str] | None = None) -> str:
+    """A published dataset (a text field, a yes/no question, these metadata properties) through the REST API."""
+    workspace = http.get("/api/v1/me/workspaces").json()["items"][0]["id"]
+    dataset_id = http.post("/api/v1/datasets", json={"name": name, "workspace_id": workspace}).json()["id"]
+    base = f"/api/v1/datasets/{dataset_id}"
+    label = {"type": "label_selection", "options": [{"value": v, "text": v} for v in ("yes", "no")]}
+    parts = [("fields", {"name": "text", "title": "text", "settings": {"type": "text"}}),
+             ("questions", {"name": "ok", "title": "ok", "settings": label, "required": True}),
+             *(("metadata-properties", {"name": k, "title": k, "settings": {"type": t}}) for k, t in (metadata or {}).items())]
+    for part, body in parts:
+        created = http.post(f"{base}/{part}", json=body)
+        assert created.status_code == 201, created.text
+    published = http.put(f"{base}/publish")
+    assert published.status_code == 200, published.text
+    return dataset_id
+
+
 def test_metadata_lists_match_element_by_element_at_any_depth(argilla_server):
     """PostgreSQL's metadata index: a terms value that is a list matches by any of its elements, the
     elements of lists inside it included (Elasticsearch flattens arrays), booleans as "true"/"false"; the
     metrics count the same elements. SQLite reads one level of the records' JSON: a list inside the list is
     one element (its JSON text), a boolean reads 1 or 0 (unnesting there cost ~35 % of a metadata query)."""
     with _client(argilla_server) as http:
-        workspace = http.get("/api/v1/me/workspaces").json()["items"][0]["id"]
-        dataset_id = http.post("/api/v1/datasets", json={"name": "metadata-nested", "workspace_id": workspace}).json()["id"]
+        dataset_id = _published_dataset(http, "metadata-nested", {"tag": "terms"})
         base = f"/api/v1/datasets/{dataset_id}"
-        http.post(f"{base}/fields", json={"name": "text", "title": "text", "settings": {"type": "text"}})
-        label = {"type": "label_selection", "options": [{"value": v, "text": v} for v in ("yes", "no")]}
-        for part, body in (("questions", {"name": "ok", "title": "ok", "settings": label, "required": True}),
-                           ("metadata-properties", {"name": "tag", "title": "tag", "settings": {"type": "terms"}})):
-            created = http.post(f"{base}/{part}", json=body)
-            assert created.status_code == 201, created.text
-        published = http.put(f"{base}/publish")
-        assert published.status_code == 200, published.text
         items = [{"external_id": k, "fields": {"text": k}, "metadata": {"tag": v}} for k, v in NESTED.items()]
         assert http.put(f"{base}/records/bulk", json={"items": items}).status_code == 200
 
@@ -290,14 +298,8 @@ def test_metadata_declared_after_the_records_is_filtered_and_measured(argilla_se
     written filter and measure them at once, with every kind of value under one key (a terms property
     accepts numbers; a number property reads only the numbers); on PostgreSQL through both partial btrees."""
     with _client(argilla_server) as http:
-        workspace = http.get("/api/v1/me/workspaces").json()["items"][0]["id"]
-        dataset_id = http.post("/api/v1/datasets", json={"name": "metadata-late", "workspace_id": workspace}).json()["id"]
+        dataset_id = _published_dataset(http, "metadata-late")
         base = f"/api/v1/datasets/{dataset_id}"
-        http.post(f"{base}/fields", json={"name": "text", "title": "text", "settings": {"type": "text"}})
-        label = {"type": "label_selection", "options": [{"value": v, "text": v} for v in ("yes", "no")]}
-        created = http.post(f"{base}/questions", json={"name": "ok", "title": "ok", "settings": label, "required": True})
-        assert created.status_code == 201, created.text
-        assert http.put(f"{base}/publish").status_code == 200
         items = [{"external_id": k, "fields": {"text": k}, "metadata": {"late": v, "late_n": v}} for k, v in LATE.items()]
         assert http.put(f"{base}/records/bulk", json={"items": items}).status_code == 200
         for name, kind in (("late", "terms"), ("late_n", "integer")):
