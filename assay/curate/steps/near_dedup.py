@@ -62,8 +62,8 @@ def _score(df: pl.DataFrame, cfg: NearDedupConfig) -> np.ndarray | None:
 
 
 # Decisions are held for a whole pass (every row of the corpus at once), so they are compact: the kept
-# row's id only where a row is not kept itself (null, 16 bytes, elsewhere), the similarity, and the
-# reason as a two-value enum. `_merge` spells them out into the decision columns a block at a time;
+# row's id only where a row is not kept itself (null elsewhere), the similarity, and the reason as a
+# two-value enum. `_merge` spells them out into the decision columns a block at a time;
 # four string columns per row (the kept id on every row) took ~1.3 GB at 10M rows.
 _REASONS = pl.Enum(["near_duplicate", "near_duplicate_of_existing"])
 _EMPTY = {"_nd_rep": pl.String, "_nd_sim": pl.Float64, "_nd_reason": _REASONS}
