@@ -16,8 +16,8 @@ import unicodedata
 
 import polars as pl
 
-from assay.arrowtext import utf8_buffers
 from assay.schema import ID, SOURCE, content_columns, content_text
+from assay.store.arrowtext import utf8_buffers
 
 ID_HEX = 16
 _SEP = "\x1f"

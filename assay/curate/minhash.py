@@ -27,11 +27,11 @@ import polars as pl
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assay.arrowtext import utf8_buffers
 from assay.curate.minhash_lsh import BandReader, band_keys, candidate_pairs, components, jaccard, lsh_params
 from assay.curate.minhash_signatures import Shingles, shingles_of, signatures_of
 from assay.curate.spill import spill_error
 from assay.errors import ConfigError, InputError
+from assay.store.arrowtext import utf8_buffers
 
 Texts = Sequence[str] | pl.Series
 

@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 import xxhash
 
-from assay.arrowtext import utf8_buffers
+from assay.store.arrowtext import utf8_buffers
 from assay.store.blocks import Blocks, as_blocks
 
 _PRIMITIVE = (pl.Boolean, pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)

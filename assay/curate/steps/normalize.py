@@ -11,9 +11,9 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.arrowtext import utf8_buffers
 from assay.curate.steps.base import StepContext, step
 from assay.schema import MESSAGES, PROMPT, RESPONSE, TEXT
+from assay.store.arrowtext import utf8_buffers
 
 # C0/C1 control characters except tab and newline: invisible, and they break tokenisers and JSON tools.
 _CONTROL = r"[\x{00}-\x{08}\x{0B}\x{0C}\x{0E}-\x{1F}\x{7F}-\x{9F}]"

@@ -1,6 +1,6 @@
 import polars as pl
 
-from assay.arrowtext import utf8_buffers
+from assay.store.arrowtext import utf8_buffers
 
 
 def _rows(series: pl.Series) -> list[bytes]:
