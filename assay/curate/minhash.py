@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import polars as pl
@@ -99,7 +99,7 @@ class MinHashConfig(BaseModel):
 class _Graph:
     """Verified near-duplicate edges between rows, and the texts they were measured on."""
 
-    texts: _CandidateTexts
+    texts: PairTexts
     i: np.ndarray
     j: np.ndarray
     similarity: np.ndarray
@@ -176,15 +176,54 @@ def near_duplicates(texts: Texts, cfg: MinHashConfig, *, score: np.ndarray | Non
     return near_duplicates_of_keys(doc_keys(series, cfg), gather_texts(series), cfg, score=score)
 
 
+class PairTexts(Protocol):
+    """The texts of candidate rows, ready to measure pairs of them."""
+
+    def jaccard(self, i: np.ndarray, j: np.ndarray) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+class PairGraph(Protocol):
+    """Where candidate pairs are measured and clusters joined: in this process (`LocalGraph`), or
+    spread over a cluster's tasks (the Ray engine's)."""
+
+    def pair_texts(self, rows: np.ndarray, cfg: MinHashConfig) -> PairTexts: ...
+
+    def components(self, n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class LocalGraph:
+    """Pairs measured and clusters joined in this process (candidate texts kept in a file under
+    `scratch` when given, so they need no memory)."""
+
+    texts_of: TextsOf
+    scratch: Path | None = None
+
+    def pair_texts(self, rows: np.ndarray, cfg: MinHashConfig) -> PairTexts:
+        return _CandidateTexts(self.texts_of, rows, cfg, self.scratch)
+
+    def components(self, n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        return components(n, i, j)
+
+
 def near_duplicates_of_keys(
-    keys: DocKeys, texts_of: TextsOf, cfg: MinHashConfig, *, score: np.ndarray | None = None, scratch: Path | None = None
+    keys: DocKeys,
+    texts_of: TextsOf,
+    cfg: MinHashConfig,
+    *,
+    score: np.ndarray | None = None,
+    scratch: Path | None = None,
+    backend: PairGraph | None = None,
 ) -> pl.DataFrame:
-    """`near_duplicates` from precomputed keys; texts are read only for candidate rows (kept in a file
-    under `scratch` when given, so they need no memory)."""
+    """`near_duplicates` from precomputed keys; texts are read only for candidate rows, by `backend`
+    (default: a `LocalGraph` over `texts_of` and `scratch`)."""
     _check_score(cfg, score, len(keys))
-    graph = _near_duplicate_graph(keys, texts_of, cfg, scratch=scratch)
+    backend = backend or LocalGraph(texts_of, scratch)
+    graph = _near_duplicate_graph(keys, backend, cfg)
     try:
-        label = components(len(keys), graph.i, graph.j)
+        label = backend.components(len(keys), graph.i, graph.j)
         # keep = "first" keeps each component's smallest row, which is its label: no sort needed
         kept = label if cfg.keep == "first" else _kept_rows(label, keys, cfg, score)
         return _decisions(kept, graph)
@@ -214,7 +253,7 @@ def near_duplicates_against_keys(
 ) -> pl.DataFrame:
     """`near_duplicates_against` from the keys of existing rows followed by new ones (the first n_old)."""
     _check_score(cfg, score, len(keys) - n_old)
-    graph = _near_duplicate_graph(keys, texts_of, cfg, n_old=n_old, scratch=scratch)
+    graph = _near_duplicate_graph(keys, LocalGraph(texts_of, scratch), cfg, n_old=n_old)
     try:
         return _against_decisions(keys, n_old, graph, cfg, score)
     finally:
@@ -247,9 +286,7 @@ def _slice_keys(keys: DocKeys, start: int) -> DocKeys:
     return DocKeys(keys.key[start:], keys.key2[start:], keys.length[start:], np.zeros((0, len(keys) - start), np.uint64))
 
 
-def _near_duplicate_graph(
-    keys: DocKeys, texts_of: TextsOf, cfg: MinHashConfig, *, n_old: int = 0, scratch: Path | None = None
-) -> _Graph:
+def _near_duplicate_graph(keys: DocKeys, backend: PairGraph, cfg: MinHashConfig, *, n_old: int = 0) -> _Graph:
     """Exact copies joined to their first copy, plus verified LSH pairs among first copies.
 
     Pairs with both rows below `n_old` (both in an existing set) are dropped before verification.
@@ -259,7 +296,7 @@ def _near_duplicate_graph(
     i, j = _lsh_candidates(keys.bands, np.flatnonzero(first == rows), keys.key)
     i, j = i[j >= n_old], j[j >= n_old]
     copies = np.flatnonzero((first != rows) & (rows >= n_old))
-    texts = _CandidateTexts(texts_of, np.concatenate([i, j, copies, first[copies]]), cfg, scratch)
+    texts = backend.pair_texts(np.concatenate([i, j, copies, first[copies]]), cfg)
     sim = texts.jaccard(i, j)
     if cfg.verify:
         i, j, sim = i[sim >= cfg.threshold], j[sim >= cfg.threshold], sim[sim >= cfg.threshold]
@@ -328,6 +365,11 @@ class _CandidateTexts:
     def close(self) -> None:
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+
+
+def measure_pairs(texts: pl.Series, rows: np.ndarray, i: np.ndarray, j: np.ndarray, cfg: MinHashConfig) -> np.ndarray:
+    """True Jaccard of pairs (i[k], j[k]) of rows, given the texts of `rows` (sorted, unique) in order."""
+    return _CandidateTexts(lambda _: iter([texts]), rows, cfg).jaccard(i, j)
 
 
 def _write_texts(path: Path, pieces: Iterator[pl.Series]) -> np.ndarray:

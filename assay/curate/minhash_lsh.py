@@ -6,7 +6,8 @@ function over arrays so it can be tested alone.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import polars as pl
@@ -196,3 +197,100 @@ def components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
             if np.array_equal(jumped, parent):
                 break
             parent = jumped
+
+
+# ---- connected components over edge partitions: alternating large-star and small-star rounds ------
+#
+# `components` above holds every node in one array. For a graph spread over machines, assay runs the
+# large-star/small-star method (Kiveris et al., "Connected Components in MapReduce and Beyond", 2014):
+# each round groups the edges by one endpoint, so a round is one shuffle of edge partitions, and each
+# partition holds its share of the edges only. Both rounds keep the components and lower labels, and
+# the rounds end in one star per component around its smallest node: the same labels as `components`.
+# Edges are frames of Int64 node ids: undirected (lo < hi), or directed (u, v) grouped at u.
+
+
+def large_star(directed: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Link each node's larger neighbours to the smallest of it and its neighbours.
+
+    `directed` holds each edge once per endpoint, at the partition of its `u`. Returns the new
+    undirected edges and how many nodes are not yet in star shape (neither a centre, all of whose
+    neighbours are larger, nor a leaf with one smaller neighbour): 0 means the edges are stars, and
+    then the new edges are the old ones.
+    """
+    nodes = directed.group_by("u").agg(m=pl.col("v").min(), n=pl.len())
+    unfinished = nodes.filter((pl.col("m") < pl.col("u")) & (pl.col("n") > 1)).height
+    edges = (
+        directed.filter(pl.col("v") > pl.col("u"))
+        .join(nodes.select("u", "m"), on="u")
+        .select(lo=pl.min_horizontal("u", "m"), hi=pl.col("v"))
+        .unique()
+    )
+    return edges, unfinished
+
+
+def small_star(directed: pl.DataFrame) -> pl.DataFrame:
+    """Link each node, and its smaller neighbours, to the smallest of those neighbours.
+
+    `directed` holds each edge once, as (u = its larger end, v = its smaller end), at u's partition.
+    """
+    least = directed.group_by("u").agg(m=pl.col("v").min())
+    return pl.concat(
+        [
+            directed.join(least, on="u").filter(pl.col("v") != pl.col("m")).select(lo="m", hi="v"),
+            least.select(lo="m", hi="u"),
+        ]
+    ).unique()
+
+
+def route(edges: pl.DataFrame, parts: int, *, both: bool) -> list[pl.DataFrame]:
+    """Undirected edges as directed ones for the next round, one frame per partition (by u mod parts):
+    both ends for a large-star round, the larger end for a small-star one."""
+    directed = [edges.select(u="hi", v="lo")] + ([edges.select(u="lo", v="hi")] if both else [])
+    frame = pl.concat(directed).with_columns(_p=pl.col("u") % parts)
+    found = {p: f.drop("_p") for (p,), f in frame.partition_by("_p", as_dict=True).items()}
+    empty = pl.DataFrame(schema={"u": pl.Int64, "v": pl.Int64})
+    return [found.get(p, empty) for p in range(parts)]
+
+
+def star_round(kind: str, parts: int, *routed: pl.DataFrame) -> tuple:
+    """One partition's share of a round, from the frames every partition routed to it: its new edges
+    routed for the next round (a small-star after a large-star, and back), then, for a large-star
+    round, its count of nodes not yet in star shape (0 after a small-star round)."""
+    directed = pl.concat(routed)
+    if kind == "large":
+        edges, unfinished = large_star(directed)
+        return (*route(edges, parts, both=False), unfinished)
+    return (*route(small_star(directed), parts, both=True), 0)
+
+
+def star_components(
+    n: int,
+    i: np.ndarray,
+    j: np.ndarray,
+    *,
+    parts: int = 1,
+    submit: Callable[..., Sequence[Any]] = star_round,
+    fetch: Callable[[Any], Any] = lambda x: x,
+) -> np.ndarray:
+    """`components` by large-star/small-star rounds over `parts` edge partitions.
+
+    `submit(kind, parts, *routed)` runs `star_round` for one partition (here, or as a cluster task
+    returning references) and `fetch` reads what it returned; the driver holds only the counts, and
+    the final stars, which give every node in an edge its label.
+    """
+    label = np.arange(n)
+    if not len(i):
+        return label
+    edges = pl.DataFrame({"lo": np.minimum(i, j), "hi": np.maximum(i, j)}, schema={"lo": pl.Int64, "hi": pl.Int64})
+    routed = [route(edges.unique(), parts, both=True)]  # routed[source][partition]
+    kind = "large"
+    while True:
+        out = [submit(kind, parts, *(r[p] for r in routed)) for p in range(parts)]
+        routed = [list(o[:parts]) for o in out]
+        if kind == "large" and sum(fetch(o[parts]) for o in out) == 0:
+            break
+        kind = "small" if kind == "large" else "large"
+    # Stars: each leaf u (routed for a small-star round, at u) points at its centre v.
+    for frame in (fetch(f) for r in routed for f in r):
+        label[frame.get_column("u").to_numpy()] = frame.get_column("v").to_numpy()
+    return label

@@ -7,8 +7,9 @@ computes the next corpus step's keys (MinHash band keys, content hashes, split g
 the kept rows, the rejects and its statistics. Blocks stay in Ray's object store (which spills to
 disk when full); the driver holds only object references, the small per-row keys while a corpus
 step decides, and the decisions. Corpus decisions are made by the same `decide` functions as
-locally (near-dedup's band buckets found by a shuffle of band columns over tasks, `_RayBands`), so a
-Ray run writes the version the local engine writes, id for id (tests check it).
+locally, so a Ray run writes the version the local engine writes, id for id (tests check it);
+near-dedup's corpus-wide work (band buckets, candidate verification, clusters) runs as tasks too
+(`assay.curate.ray_graph`), so no process reads every candidate's text.
 
 Ray tasks rather than Ray Data's `map_batches`: a block's pass has several outputs (kept rows, keys,
 statistics, each filter's rejects) and a pass must meet its decisions row for row in block order, which
@@ -31,7 +32,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -47,13 +47,13 @@ from assay.curate.engine import (
     with_provisional_ids,
 )
 from assay.curate.engine import run_blocks as engine_run_blocks
-from assay.curate.minhash_lsh import bucket_pairs
+from assay.curate.ray_common import get, ray_module
+from assay.curate.ray_graph import RayBands, RayGraph
 from assay.curate.readers import InputFile, read_chunks
 from assay.curate.spill import Entry, Parts, Spill
 from assay.curate.steps import REGISTRY, StepContext
 from assay.curate.steps.base import CorpusInput
-from assay.curate.steps.near_dedup import BandColumns
-from assay.errors import AssayError, ConfigError, MissingDependencyError
+from assay.errors import ConfigError
 from assay.schema import QUARANTINE_SCHEMA
 from assay.store.blocks import align
 
@@ -62,27 +62,16 @@ from assay.store.blocks import align
 _FIXED_RETURNS = 3
 
 
-def _ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"the Ray engine needs `ray`, which is not installed ({exc})",
-            hint="pip install 'assay[ray]', or run with the local engine ([curate] engine = \"local\")",
-        ) from exc
-    return ray
-
-
 def require_ray() -> None:
     """Fail early (exit 2, naming the extra) when the Ray engine is asked for without Ray."""
-    _ray()
+    ray_module()
 
 
 @contextmanager
 def ray_session(cfg: RayConfig) -> Iterator[Any]:
     """Ray, connected: an already initialised session is used as is; else the configured address
     (or RAY_ADDRESS) is joined, or a local cluster started and shut down at the end."""
-    ray = _ray()
+    ray = ray_module()
     if ray.is_initialized():
         yield ray
         return
@@ -144,7 +133,7 @@ class _RefEntry(Entry):
         cols = None if columns is None else [c for c in columns if c in self.schema]
         if cols == []:
             return pl.DataFrame()
-        table = _ray().get(self.ref)
+        table = ray_module().get(self.ref)
         df = pl.from_arrow(table) if cols is None else pl.from_arrow(table.select(cols))
         assert isinstance(df, pl.DataFrame)
         return df
@@ -178,7 +167,7 @@ def _read_file(f: InputFile, cfg: CurateConfig) -> Iterator[Any]:
 
 def read_inputs(files: list[InputFile], cfg: CurateConfig, spill: Spill, progress: Progress) -> Ingested:
     """`engine.read_inputs` with one Ray task per file (on the driver's node); blocks stay in Ray."""
-    ray = _ray()
+    ray = ray_module()
     task = ray.remote(_read_file).options(num_returns="streaming", max_retries=cfg.ray.retries, **_here(ray))
     streams = [task.remote(f, cfg) for f in files]
     rows, quarantine, keys = spill.parts(), spill.parts(), []
@@ -187,7 +176,7 @@ def read_inputs(files: list[InputFile], cfg: CurateConfig, spill: Spill, progres
     for f, stream in zip(files, streams, strict=True):
         n, refs = 0, iter(stream)
         for info_ref in refs:
-            info = _get(ray, info_ref)
+            info = get(ray, info_ref)
             rows.entries.append(_RefEntry(info["height"], info["schema"], ref=next(refs)))
             quarantine.append(info["quarantine"])
             if info["keys"] is not None:
@@ -256,7 +245,7 @@ def run_blocks(
     src: Ingested, cfg: CurateConfig, extra: dict, spill: Spill, progress: Progress
 ) -> tuple[Parts, Parts | None, list[StepStats]]:
     """`engine.run_blocks` with each block's work as a Ray task: kept rows, rejects, stats."""
-    ray = _ray()
+    ray = ray_module()
     return engine_run_blocks(src, cfg, extra, spill, progress, run_pass=_RayPasses(ray, ray.remote(_block_task)).run)
 
 
@@ -309,12 +298,13 @@ class _RayPasses:
         return out, keys
 
     def _decide(self, state: RunState, corpus: str, out: Parts, keys: Parts) -> pl.DataFrame:
-        """The corpus step's decisions, in row order, by its own `decide` (band buckets via `_RayBands`)."""
+        """The corpus step's decisions, in row order, by its own `decide` (near-dedup's pair work via `ray_graph`)."""
         state.progress("step", {"step": corpus, "rows": out.height})
         t0 = time.perf_counter()
         spec = REGISTRY[corpus].corpus
         assert spec is not None
-        data = CorpusInput(keys, out.schema, out.texts_of, state.spill.scratch, band_reader=_RayBands)
+        data = CorpusInput(keys, out.schema, out.texts_of, state.spill.scratch, band_reader=RayBands,
+                           pair_graph=RayGraph(out))
         decisions = spec.decide(data, state.cfg.step_config(corpus), state.ctx)
         keys.release()
         state.stats[corpus].seconds += time.perf_counter() - t0
@@ -328,46 +318,10 @@ class _RayPasses:
         while waiting:
             ready, waiting = self.ray.wait(waiting, num_returns=1)
             for ref in ready:
-                done[index[ref]] = _get(self.ray, ref)
+                done[index[ref]] = get(self.ray, ref)
                 rows += heights[index[ref]]
                 state.progress("step", {"step": label, "rows": rows})
         return [done[k] for k in range(len(refs))]
-
-
-class _RayBands(BandColumns):
-    """LSH band keys in Ray's object store, for near-dedup's decision (read on the driver as locally).
-
-    Bucket pairs are found by a shuffle: a task per key block splits it into one column per band (the
-    map side), then a task per band gathers that band's column from every block and finds its buckets'
-    pairs (`bucket_pairs`, the local engine's function).
-    """
-
-    def bucket_pairs(self, docs: np.ndarray, anchor: np.ndarray) -> pl.DataFrame:
-        ray = _ray()
-        split = ray.remote(_band_columns)
-        names = [f"_b{b}" for b in range(self.shape[0])]
-        blocks = [e for e in self.keys.entries if e.height]
-        columns = [split.options(num_returns=len(names)).remote(e.ref, names) for e in blocks]
-        columns = [c if isinstance(c, list) else [c] for c in columns]  # one band: a single ref
-        shared = ray.put((self.docs, docs, anchor))
-        pairs = ray.remote(_band_pairs)
-        calls = [pairs.remote(shared, *(c[b] for c in columns)) for b in range(len(names))]
-        return pl.concat([_get(ray, c) for c in calls])
-
-
-def _band_columns(table: pa.Table, names: list[str]) -> tuple | pa.Array:
-    """The map side of the band shuffle: a key block's band columns, one output each."""
-    out = tuple(table.column(n).combine_chunks() for n in names)
-    return out if len(out) > 1 else out[0]
-
-
-def _band_pairs(shared: tuple, *parts: pa.Array) -> pl.DataFrame:
-    """The reduce side: one band's keys from every block, in row order, and its bucket pairs."""
-    subset, docs, anchor = shared
-    keys = np.concatenate([p.to_numpy(zero_copy_only=False) for p in parts]) if parts else np.zeros(0, np.uint64)
-    if subset is not None:
-        keys = keys[subset]
-    return bucket_pairs(keys[None, :], docs, anchor)
 
 
 def _id_fix(src: Ingested, start: int, height: int, k: int) -> tuple[pl.DataFrame, bool] | None:
@@ -386,21 +340,3 @@ def _add(total: StepStats, part: StepStats) -> None:
     total.seconds += part.seconds
     for reason, n in part.removed.items():
         total.removed[reason] = total.removed.get(reason, 0) + n
-
-
-def _get(ray: Any, ref: Any) -> Any:
-    """ray.get, with a step's own error raised as itself and Ray's failures as a clear error."""
-    try:
-        return ray.get(ref)
-    except ray.exceptions.RayTaskError as exc:
-        if isinstance(exc.cause, AssayError):
-            raise exc.cause from None
-        raise AssayError(
-            f"a curation task failed on the Ray cluster: {exc.cause!r}", hint="see the traceback above; no version was written"
-        ) from exc
-    except ray.exceptions.RayError as exc:
-        raise AssayError(
-            f"a curation task was lost on the Ray cluster ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-            "no version was written",
-            hint="check the cluster's workers and memory (`ray status`); raise [curate.ray] retries to retry lost tasks more",
-        ) from exc

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from assay.curate import minhash_signatures
 from assay.curate.minhash import MinHashConfig, near_duplicates, near_duplicates_against
-from assay.curate.minhash_lsh import components, jaccard, lsh_params
+from assay.curate.minhash_lsh import components, jaccard, lsh_params, star_components
 from assay.curate.minhash_signatures import permutations, shingles_of, signatures, signatures_of
 from assay.curate.words import token_hashes
 from assay.errors import ConfigError, InputError
@@ -378,6 +378,24 @@ def test_candidate_texts_held_in_a_file_give_the_same_result(monkeypatch, tmp_pa
     monkeypatch.setattr(minhash, "VERIFY_BATCH", 3)
     assert near_duplicates_of_keys(doc_keys(texts, cfg), pieces, cfg, scratch=tmp_path).equals(expected)
     assert len(written) == 1 and not list(tmp_path.iterdir())  # went through a file, removed at the end
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39)), max_size=60), st.integers(1, 4))
+def test_star_rounds_over_partitions_give_the_union_find_labels(edges, parts):
+    i = np.array([a for a, b in edges if a != b], np.int64)
+    j = np.array([b for a, b in edges if a != b], np.int64)
+    assert star_components(40, i, j, parts=parts).tolist() == components(40, i, j).tolist()
+
+
+def test_star_rounds_join_a_long_shuffled_chain() -> None:
+    # A path is the slowest shape for star rounds; shuffled, its labels are far from its nodes.
+    n, rng = 5_000, np.random.default_rng(3)
+    order = rng.permutation(n)
+    i, j = order[:-1], order[1:]
+    label = star_components(n, i, j, parts=3)
+    assert (label == order.min()).all()
+    assert label.tolist() == components(n, i, j).tolist()
 
 
 def test_keep_first_is_each_components_label() -> None:

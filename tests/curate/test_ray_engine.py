@@ -65,7 +65,7 @@ def test_ray_run_writes_the_local_engines_version(cluster, tmp_path: Path, optio
 
 
 def test_the_band_shuffle_finds_the_local_candidate_pairs(cluster, tmp_path: Path) -> None:
-    from assay.curate.ray_engine import _RayBands, _RefEntry
+    from assay.curate.ray_graph import RayBands
 
     rng = np.random.default_rng(0)
     n, bands = 700, 5
@@ -73,15 +73,58 @@ def test_the_band_shuffle_finds_the_local_candidate_pairs(cluster, tmp_path: Pat
     # some above MAX_ALL_PAIRS (a star of pairs), none shared across bands.
     keys = np.stack([rng.integers(0, 30, n) + 1000 * b for b in range(bands)]).astype(np.uint64)
     frames = [pl.DataFrame({f"_b{b}": keys[b, s : s + 64] for b in range(bands)}) for s in range(0, n, 64)]
-    entries = [_RefEntry(f.height, f.schema, ref=ray.put(f.to_arrow())) for f in frames]
-    parts = Parts(Spill(tmp_path, 0, unbounded=True), entries)
+    parts = _blocks_in_ray(tmp_path, frames)
     anchor = rng.integers(0, 2**63, n).astype(np.uint64)
     docs = np.sort(rng.choice(n, 400, replace=False))
     local_i, local_j = candidate_pairs(keys[:, docs], docs, anchor)
-    ray_i, ray_j = candidate_pairs(_RayBands(parts).take_docs(docs), docs, anchor)
+    ray_i, ray_j = candidate_pairs(RayBands(parts).take_docs(docs), docs, anchor)
     local = sorted(zip(local_i.tolist(), local_j.tolist(), strict=True))
     assert len(local) > 1000
     assert sorted(zip(ray_i.tolist(), ray_j.tolist(), strict=True)) == local
+
+
+def _blocks_in_ray(tmp_path: Path, frames: list[pl.DataFrame]) -> Parts:
+    from assay.curate.ray_engine import _RefEntry
+
+    entries = [_RefEntry(f.height, f.schema, ref=ray.put(f.to_arrow())) for f in frames]
+    return Parts(Spill(tmp_path, 0, unbounded=True), entries)
+
+
+def test_candidates_are_measured_in_tasks_as_locally(cluster, tmp_path: Path) -> None:
+    from assay.curate.minhash import LocalGraph, MinHashConfig
+    from assay.curate.ray_graph import RayGraph
+
+    rng = np.random.default_rng(1)
+    words = [f"w{k}" for k in range(40)]
+    texts = [" ".join(rng.choice(words, int(rng.integers(0, 30)))) for _ in range(300)]
+    # Two content columns (the text is their join), blocks of 37 rows.
+    frame = pl.DataFrame({"prompt": texts, "response": texts[::-1]})
+    parts = _blocks_in_ray(tmp_path, [frame.slice(s, 37) for s in range(0, 300, 37)])
+    i = rng.integers(0, 299, 500)
+    j = i + rng.integers(1, 300 - i)
+    cfg = MinHashConfig(ngram=2)
+    rows = np.concatenate([i, j])
+    local = LocalGraph(parts.texts_of).pair_texts(rows, cfg).jaccard(i, j)
+    # 7 groups of pairs, each sent texts from every block holding one of its rows.
+    remote = RayGraph(parts, pairs_per_task=80).pair_texts(rows, cfg).jaccard(i, j)
+    assert 0 < (local > 0.5).sum() < len(local)
+    assert remote.tolist() == local.tolist()
+
+
+def test_clusters_are_joined_by_star_rounds_over_partitions(cluster, tmp_path: Path) -> None:
+    from assay.curate.minhash_lsh import components
+    from assay.curate.ray_graph import RayGraph
+
+    rng = np.random.default_rng(2)
+    n = 3_000
+    i = rng.integers(0, n, 2_000)
+    j = rng.integers(0, n, 2_000)
+    keep = i != j
+    i, j = np.minimum(i, j)[keep], np.maximum(i, j)[keep]
+    graph = RayGraph(_blocks_in_ray(tmp_path, []), edges_per_part=500)  # 8 partitions
+    label = graph.components(n, i, j)
+    assert label.tolist() == components(n, i, j).tolist()
+    assert 1 < len(np.unique(label[i])) < len(i)  # several clusters, some of many rows
 
 
 @pytest.mark.parametrize("case", ["empty_file", "strict", "no_content_columns"])

@@ -25,6 +25,7 @@ from assay.schema import ID, content_text
 from assay.store.blocks import Blocks, FrameBlocks
 
 if TYPE_CHECKING:
+    from assay.curate.minhash import PairGraph
     from assay.curate.minhash_lsh import BandReader
 
 REASON, DETAIL, DUPLICATE_OF = "_reason", "_detail", "_duplicate_of"
@@ -57,6 +58,8 @@ class CorpusInput:
     # How near-dedup reads LSH band keys from `keys` (None: from the blocks, a band at a time); the Ray
     # engine's reader also finds each band's bucket pairs in a task of its own.
     band_reader: Callable[[Blocks], BandReader] | None = None
+    # Where near-dedup measures candidate pairs and joins clusters (None: in this process, from `texts_of`).
+    pair_graph: PairGraph | None = None
 
     def frame(self, columns: list[str] | None = None) -> pl.DataFrame:
         """The keys (or some of their columns) as one frame."""

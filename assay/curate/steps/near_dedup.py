@@ -142,7 +142,9 @@ def _decide_all(data: CorpusInput, cfg: NearDedupConfig, ctx: StepContext) -> pl
     score = data.frame(["_score"]).to_series().to_numpy() if "_score" in data.keys.schema else None
     if existing is not None and existing.height:
         return _against(_doc_keys(data, materialize=True), score, existing, data, cfg)
-    d = near_duplicates_of_keys(_doc_keys(data), data.texts_of, cfg, score=score, scratch=data.scratch)
+    d = near_duplicates_of_keys(
+        _doc_keys(data), data.texts_of, cfg, score=score, scratch=data.scratch, backend=data.pair_graph
+    )
     dropped = ~d.get_column("keep").to_numpy()
     return _decide(d.with_columns(
         rep_id=ids_at(data.keys, d.get_column("cluster").to_numpy(), dropped),
