@@ -213,6 +213,8 @@ def _pass(
     run: RunState, current: Parts, pending: Pending | None, row_steps: list[str], corpus: str | None, src: Ingested | None
 ) -> tuple[Parts, Pending | None]:
     """One pass over the blocks: merge pending decisions, run row-wise steps, collect the next corpus step's keys."""
+    if pending is None and not row_steps and corpus is not None:
+        return _keys_pass(run, current, corpus, src)
     out, keys = run.spill.parts(), run.spill.parts()
     start = offset = 0
     spec = REGISTRY[corpus].corpus if corpus else None
@@ -236,13 +238,38 @@ def _pass(
         out.append(block)
     if spec is None or corpus is None:
         return out, None
+    return out, (corpus, _decide(run, corpus, out, keys))
+
+
+def _keys_pass(run: RunState, current: Parts, corpus: str, src: Ingested | None) -> tuple[Parts, Pending]:
+    """A pass that only collects a corpus step's keys: blocks stay where they are (in memory or in
+    their spill file), and only a block whose ids change is kept anew."""
+    spec, keys, start = REGISTRY[corpus].corpus, run.spill.parts(), 0
+    assert spec is not None
+    for k, block in enumerate(current.frames()):
+        if src is not None:
+            fixed = final_ids(block, start, src, k in src.recompute)
+            start += block.height
+            if fixed is not block:
+                run.spill.release(current.entries[k])
+                current.entries[k] = run.spill.keep(fixed)
+                block = fixed
+        t0 = time.perf_counter()
+        keys.append(spec.keys(block, run.cfg.step_config(corpus), run.ctx))
+        run.stats[corpus].seconds += time.perf_counter() - t0
+    return current, (corpus, _decide(run, corpus, current, keys))
+
+
+def _decide(run: RunState, corpus: str, out: Parts, keys: Parts) -> pl.DataFrame:
+    """A corpus step's decisions over every block's keys (the keys are released after)."""
+    spec = REGISTRY[corpus].corpus
+    assert spec is not None
     run.progress("step", {"step": corpus, "rows": out.height})
     t0 = time.perf_counter()
-    data = CorpusInput(keys, out.schema, out.texts_of, run.spill.scratch)
-    decisions = spec.decide(data, run.cfg.step_config(corpus), run.ctx)
+    decisions = spec.decide(CorpusInput(keys, out.schema, out.texts_of, run.spill.scratch), run.cfg.step_config(corpus), run.ctx)
     keys.release()
     run.stats[corpus].seconds += time.perf_counter() - t0
-    return out, (corpus, decisions)
+    return decisions
 
 
 def _split(out: pl.DataFrame, step_name: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series]:

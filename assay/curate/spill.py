@@ -27,9 +27,10 @@ from assay.store.blocks import align, union_schema
 class Spill:
     """One run's spill folder and the memory budget its parts share.
 
-    Blocks held within the budget are kept as Arrow IPC bytes, not as frames: a frame can pin buffers
-    far larger than its rows (string views into the buffers a step read from), so only serialised
-    bytes make the budget a real bound. `unbounded` keeps frames as they are (small in-memory runs).
+    Blocks held within the budget are kept as Arrow tables (`_hold`), not as frames: a frame can pin
+    buffers far larger than its rows (string views into the buffers a step read from) and Polars does
+    not say how large, while a table's whole buffers are counted (`get_total_buffer_size`), so the
+    budget is a real bound. `unbounded` keeps frames as they are (small in-memory runs).
     """
 
     def __init__(self, root: Path, budget_bytes: int, *, unbounded: bool = False) -> None:
@@ -52,9 +53,9 @@ class Spill:
         if self.unbounded:
             return Entry(df.height, df.schema, frame=df)
         if self.held + df.estimated_size() <= self.budget:
-            data = _to_ipc(df)
-            self.held += len(data)
-            return Entry(df.height, df.schema, data=data, size=len(data))
+            data, size = _hold(df)
+            self.held += size
+            return Entry(df.height, df.schema, data=data, size=size)
         self._files += 1
         path = self.root / f"part-{self._files:06d}.arrow"
         try:
@@ -74,34 +75,34 @@ class Spill:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-# Blocks held in memory go through Arrow's own IPC writer and reader: Polars' write_ipc to a BytesIO
-# calls back into Python per piece, and a growing output buffer copies itself as it doubles. Sized
-# first (a mock stream only counts bytes), written once into its buffer: ~45 ms for a 100k-row block
-# of ~190 MB against ~130 ms; reading the stream back maps its buffers without a copy (~8 ms).
-def _to_ipc(df: pl.DataFrame) -> pa.Buffer | bytes:
+# A block held in memory is an Arrow table: converting it costs ~0.01 s per 100k rows of ~0.75 KB, and
+# reading it back is zero-copy but for the strings. Its strings come out of `to_arrow` in fresh buffers
+# holding its rows only; other columns may be views into a larger frame's buffers (a slice of a corpus
+# step's decisions), which the table would pin unseen, so those are copied (a few bytes a row). Every
+# buffer is then the block's own, and `get_total_buffer_size` is what it holds.
+def _hold(df: pl.DataFrame) -> tuple[pa.Table | bytes, int]:
+    """What to keep in memory for a block, and the bytes it holds."""
     try:
         table = df.to_arrow()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # a Polars-only dtype (Int128): Polars' own IPC
         buffer = io.BytesIO()
         df.write_ipc(buffer, compression="uncompressed")
-        return buffer.getvalue()
-    mock = pa.MockOutputStream()
-    _write_stream(mock, table)
-    data = pa.allocate_buffer(mock.size())
-    _write_stream(pa.FixedSizeBufferWriter(data), table)
-    return data
+        data = buffer.getvalue()
+        return data, len(data)
+    table = pa.table([_own(c) for c in table.columns], schema=table.schema)
+    return table, table.get_total_buffer_size()
 
 
-def _write_stream(sink: pa.NativeFile, table: pa.Table) -> None:
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
+def _own(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type) or not column.num_chunks:
+        return column
+    return pa.chunked_array([pa.concat_arrays(column.chunks)], type=column.type)  # always a copy
 
 
-def _from_ipc(data: pa.Buffer | bytes, columns: list[str] | None) -> pl.DataFrame:
+def _from_held(data: pa.Table | bytes, columns: list[str] | None) -> pl.DataFrame:
     if isinstance(data, bytes):
         return pl.read_ipc(io.BytesIO(data), columns=columns)
-    table = pa.ipc.open_stream(data).read_all()
-    frame = pl.from_arrow(table if columns is None else table.select(columns), rechunk=False)
+    frame = pl.from_arrow(data if columns is None else data.select(columns), rechunk=False)
     assert isinstance(frame, pl.DataFrame)
     return frame
 
@@ -123,7 +124,7 @@ class Entry:
     height: int
     schema: pl.Schema
     frame: pl.DataFrame | None = None
-    data: pa.Buffer | bytes | None = None
+    data: pa.Table | bytes | None = None
     path: Path | None = None
     size: int = 0
 
@@ -137,7 +138,7 @@ class Entry:
         if self.frame is not None:
             return self.frame if cols is None else self.frame.select(cols)
         if self.data is not None:
-            return _from_ipc(self.data, cols)
+            return _from_held(self.data, cols)
         assert self.path is not None
         return pl.read_ipc(self.path, columns=cols)
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -57,6 +58,8 @@ CONFIGS = {
     "default": {},
     "longest_stratified": {"near_dedup": {"keep": "longest"}, "split": {"stratify_by": "source"}},
     "flag_resplit": {"near_dedup": {"action": "flag"}, "split": {"input_splits": "resplit"}, "exact_dedup": {"casefold": True}},
+    # A first pass that only collects keys leaves blocks where they are, but for those whose ids change (repeats).
+    "keys_first": {"steps": ["exact_dedup", "near_dedup", "split"]},
 }
 
 
@@ -129,6 +132,7 @@ def test_a_full_disk_while_writing_candidate_texts_is_the_same_clear_error(tmp_p
 
 KILL_AFTER_SPILLS = """
 import os, signal, sys
+import numpy as np
 import polars as pl
 from assay.curate.config import CurateConfig
 from assay.curate.pipeline import curate
@@ -163,7 +167,8 @@ def test_a_run_killed_while_spilling_leaves_no_version_and_doctor_removes_its_fi
 
 
 def test_blocks_held_in_memory_keep_every_value_and_dtype(tmp_path: Path) -> None:
-    """In-memory blocks go through Arrow IPC (Polars' own IPC for dtypes Arrow lacks): nothing may change."""
+    """In-memory blocks are held as Arrow tables, or IPC streams (Polars' own IPC for dtypes Arrow lacks):
+    nothing may change, and the memory counted is what the block pins."""
     import datetime as dt
 
     from assay.curate.spill import Spill
@@ -183,4 +188,20 @@ def test_blocks_held_in_memory_keep_every_value_and_dtype(tmp_path: Path) -> Non
         back = entry.read()
         assert back.schema == df.schema and back.equals(df)
         assert entry.read(["cat", "s"]).equals(df.select("cat", "s"))
+    # A few rows sliced from a large frame: held by their own bytes, not the large frame's buffers.
+    rows = pl.DataFrame({"n": np.arange(1_000_000), "s": ["x" * 20] * 1_000_000}).slice(999_000, 10)
+    before = spill.held
+    entry = spill.keep(rows)
+    assert entry.read().equals(rows) and entry.size < 10_000 and spill.held - before == entry.size
     assert not (tmp_path / "spill").exists()  # nothing went to disk
+
+
+@pytest.mark.parametrize("memory_mb", [0, 4096], ids=["spilled", "held"])
+def test_a_first_pass_that_only_reads_keys_gives_repeated_rows_their_own_ids(tmp_path: Path, memory_mb: int) -> None:
+    # exact_dedup first: the pass collects keys only, and blocks holding repeats get their ids fixed
+    cfg = CurateConfig.model_validate({"steps": ["exact_dedup"], "read": {"chunk_rows": 7}, "memory_mb": memory_mb})
+    _, run = _run(tmp_path, "keys", _corpus(tmp_path), cfg)
+    version = run.write.version
+    ids = pl.concat([version.data().select("id").collect(), version.rejects().select("id").collect()])["id"]
+    assert run.counts["rejected"] > 5  # the repeats, removed as exact duplicates
+    assert ids.len() == run.counts["read"] and ids.n_unique() == ids.len()
