@@ -273,9 +273,13 @@ class _RayPasses:
         return out, (corpus, self._decide(state, corpus, out, keys))
 
     def _submit(self, state: RunState, spec: Any, current: Parts, pending: Pending | None, n_filters: int, src: Ingested | None) -> list:
-        """A task per block, with its share of the pending decisions (and its id fixes on the first pass)."""
+        """A task per block, with its share of the pending decisions (and its id fixes on the first pass).
+
+        The first pass spreads its tasks over the nodes: every input block was read on the driver's node,
+        where Ray's default (run where the data is) would keep them. Later passes run where their block is.
+        """
         task = self.task.options(num_returns=_FIXED_RETURNS + n_filters, max_retries=state.cfg.ray.retries,
-                                 retry_exceptions=False)
+                                 retry_exceptions=False, scheduling_strategy="SPREAD" if src is not None else "DEFAULT")
         calls, offset = [], 0
         for k, entry in enumerate(current.entries):
             ids = _id_fix(src, offset, entry.height, k) if src is not None else None

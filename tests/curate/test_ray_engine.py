@@ -14,6 +14,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -232,34 +234,38 @@ def test_an_unreachable_cluster_exits_2_with_the_address(tmp_path: Path) -> None
     assert Workspace.open(tmp_path / "ws").datasets.list() == []
 
 
-@pytest.fixture
-def head_node():
+@contextmanager
+def _ray_nodes(*extra_nodes: int) -> Iterator[str]:
     """A Ray head node started as users start one (`ray start --head`, token authentication on, Ray's
-    default), in its own process group, stopped with it."""
+    default), then a node per entry of `extra_nodes` (its CPUs) joined to it with `ray start --address`,
+    all on this machine, each in its own process group, stopped with it. Yields the head's address."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths live under it
-    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
-           "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ray_cli = str(Path(sys.executable).parent / "ray")
+    common = ["--block", "--disable-usage-stats"]
+    procs = [subprocess.Popen([ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2", f"--temp-dir={temp}",
+                               "--include-dashboard=false", *common],
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("the Ray head node did not start") from None
-                time.sleep(0.5)
+        _wait_for_port(port, procs[0])
+        for cpus in extra_nodes:
+            node = subprocess.Popen([ray_cli, "start", f"--address=127.0.0.1:{port}", f"--num-cpus={cpus}", *common],
+                                    start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    env={**os.environ, "RAY_AUTH_MODE": "token"})
+            procs.append(node)
+            assert node.stdout is not None
+            if not any("Ray runtime started" in line for line in node.stdout):
+                raise RuntimeError("a Ray worker node did not start")
         yield f"127.0.0.1:{port}"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        for proc in reversed(procs):
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
         for p in psutil.process_iter():  # anything of that session left behind
             try:
                 if any(temp in part for part in p.cmdline()):
@@ -269,16 +275,51 @@ def head_node():
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def test_a_run_joins_an_existing_cluster_by_address(head_node: str, tmp_path: Path) -> None:
-    files = _corpus(tmp_path)
-    _, local = _run(tmp_path, "local", files, CurateConfig())
-    Workspace.init(tmp_path / "ray")
-    env = {**os.environ, "RAY_ADDRESS": head_node, "RAY_AUTH_MODE": "token"}
+def _wait_for_port(port: int, proc: subprocess.Popen, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the Ray head node did not start") from None
+            time.sleep(0.5)
+
+
+@pytest.fixture
+def head_node() -> Iterator[str]:
+    with _ray_nodes() as address:
+        yield address
+
+
+def _join_and_run(address: str, tmp_path: Path, files: list[Path]) -> str:
+    """`assay curate run --engine ray` in a fresh process joined to the cluster at `address`: its version."""
+    env = {**os.environ, "RAY_ADDRESS": address, "RAY_AUTH_MODE": "token"}
     cmd = [sys.executable, "-m", "assay", "--workspace", str(tmp_path / "ray"), "curate", "run", *map(str, files),
            "--engine", "ray", "--json"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout)["version"] == local.version_id
+    return json.loads(done.stdout)["version"]
+
+
+def test_a_run_joins_an_existing_cluster_by_address(head_node: str, tmp_path: Path) -> None:
+    files = _corpus(tmp_path)
+    _, local = _run(tmp_path, "local", files, CurateConfig())
+    Workspace.init(tmp_path / "ray")
+    assert _join_and_run(head_node, tmp_path, files) == local.version_id
+
+
+def test_a_cluster_of_two_nodes_writes_the_local_version(tmp_path: Path) -> None:
+    """The README's multi-node recipe (a head, then `ray start --address` on another node), both nodes on
+    this machine: blocks move between the nodes' object stores, reads stay on the driver's node."""
+    files = _corpus(tmp_path)
+    cfg = {"read": {"chunk_rows": 7}}
+    _, local = _run(tmp_path, "local", files, CurateConfig.model_validate(cfg))
+    Workspace.init(tmp_path / "ray")
+    (tmp_path / "ray" / "assay.toml").write_text("[curate.read]\nchunk_rows = 7\n")
+    with _ray_nodes(1) as address:
+        assert _join_and_run(address, tmp_path, files) == local.version_id
 
 
 def test_without_an_address_a_run_starts_its_own_cluster(tmp_path: Path) -> None:
