@@ -27,10 +27,11 @@ from assay.store.blocks import align, union_schema
 class Spill:
     """One run's spill folder and the memory budget its parts share.
 
-    Blocks held within the budget are kept as Arrow tables (`_hold`), not as frames: a frame can pin
-    buffers far larger than its rows (string views into the buffers a step read from) and Polars does
-    not say how large, while a table's whole buffers are counted (`get_total_buffer_size`), so the
-    budget is a real bound. `unbounded` keeps frames as they are (small in-memory runs).
+    Blocks held within the budget are kept as Arrow tables whose buffers are their own (`_hold`), not
+    as frames: a frame can pin buffers far larger than its rows (string views into the buffers a step
+    read from, slices of a larger frame) and Polars does not say how large, while a table that owns its
+    buffers holds exactly what they count, so the budget is a real bound. `unbounded` keeps frames as
+    they are (small in-memory runs).
     """
 
     def __init__(self, root: Path, budget_bytes: int, *, unbounded: bool = False) -> None:
