@@ -22,8 +22,9 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from assay.curate.minhash import VERIFY_BATCH, MinHashConfig, measure_pairs
+from assay.curate.minhash import MinHashConfig
 from assay.curate.minhash_lsh import bucket_pairs, star_components, star_round
+from assay.curate.minhash_texts import VERIFY_BATCH, measure_pairs
 from assay.curate.ray_common import get, ray_module
 from assay.curate.spill import Parts
 from assay.curate.steps.near_dedup import BandColumns

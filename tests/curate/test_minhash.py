@@ -348,34 +348,35 @@ def test_keys_of_blocks_are_the_keys_of_the_whole():
 
 def test_verifying_candidates_in_small_batches_changes_nothing(monkeypatch):
     """Candidates are verified a batch of pairs at a time (bounded memory); the batch size must not matter."""
-    from assay.curate import minhash
+    from assay.curate import minhash_texts
 
     rows = [f"the {w} cat sat on the mat near the {w} door today" for w in ["red", "blue", "red", "green"]] * 6
     rows += ["completely different words here and there", "the red cat sat on the mat near the red door"]
     expected = near_duplicates(rows, MinHashConfig(threshold=0.5, ngram=2))
     assert expected["keep"].sum() < len(rows) - 10  # many pairs to verify
-    monkeypatch.setattr(minhash, "VERIFY_BATCH", 3)
+    monkeypatch.setattr(minhash_texts, "VERIFY_BATCH", 3)
     assert near_duplicates(rows, MinHashConfig(threshold=0.5, ngram=2)).equals(expected)
 
 
 def test_candidate_texts_held_in_a_file_give_the_same_result(monkeypatch, tmp_path):
     """Small candidate sets stay in memory; beyond IN_MEMORY_TEXT_BYTES they go to a file in the
     scratch folder (read back a batch at a time), with the same result and no file left."""
-    from assay.curate import minhash
-    from assay.curate.minhash import doc_keys, gather_texts, near_duplicates_of_keys
+    from assay.curate import minhash_texts
+    from assay.curate.minhash import doc_keys, near_duplicates_of_keys
+    from assay.curate.minhash_texts import gather_texts
 
     rows = [f"the {w} cat sat on the mat near the {w} door today" for w in ["red", "blue", "red", "green"]] * 6
     rows += ["completely different words here and there", "the red cat sat on the mat near the red door"]
     texts, cfg = pl.Series(rows), MinHashConfig(threshold=0.5, ngram=2)
     expected = near_duplicates(rows, cfg)
     written = []
-    real_write = minhash._write_texts
-    monkeypatch.setattr(minhash, "_write_texts", lambda path, pieces: (written.append(path), real_write(path, pieces))[1])
+    real_write = minhash_texts._write_texts
+    monkeypatch.setattr(minhash_texts, "_write_texts", lambda path, pieces: (written.append(path), real_write(path, pieces))[1])
     pieces = lambda sel: (texts.gather(sel[k : k + 2]) for k in range(0, len(sel), 2))  # noqa: E731  several pieces
     assert near_duplicates_of_keys(doc_keys(texts, cfg), gather_texts(texts), cfg, scratch=tmp_path).equals(expected)
     assert written == []  # small: held in memory
-    monkeypatch.setattr(minhash, "IN_MEMORY_TEXT_BYTES", 0)
-    monkeypatch.setattr(minhash, "VERIFY_BATCH", 3)
+    monkeypatch.setattr(minhash_texts, "IN_MEMORY_TEXT_BYTES", 0)
+    monkeypatch.setattr(minhash_texts, "VERIFY_BATCH", 3)
     assert near_duplicates_of_keys(doc_keys(texts, cfg), pieces, cfg, scratch=tmp_path).equals(expected)
     assert len(written) == 1 and not list(tmp_path.iterdir())  # went through a file, removed at the end
 
@@ -413,7 +414,7 @@ def test_keep_first_is_each_components_label() -> None:
 
 
 def test_candidate_text_file_reads_back_any_rows(tmp_path):
-    from assay.curate.minhash import _read_texts, _write_texts
+    from assay.curate.minhash_texts import _read_texts, _write_texts
 
     texts = ["", "plain", "naïve café 東京", "", "x" * 5000, "emoji 🙂 end", "last"]
     offsets = _write_texts(tmp_path / "t.txt", iter([pl.Series(texts[:3]), pl.Series(texts[3:3]), pl.Series(texts[3:])]))
@@ -427,13 +428,13 @@ def test_candidate_text_file_reads_through_short_reads(tmp_path, monkeypatch):
     """A read may return fewer bytes than asked (one read is capped near 2 GiB): the reader goes on."""
     import os
 
-    from assay.curate import minhash
+    from assay.curate import minhash_texts
 
     texts = ["alpha beta", "gamma", "delta epsilon zeta", "eta"]
-    offsets = minhash._write_texts(tmp_path / "t.txt", iter([pl.Series(texts)]))
+    offsets = minhash_texts._write_texts(tmp_path / "t.txt", iter([pl.Series(texts)]))
     real = os.pread
-    monkeypatch.setattr(minhash.os, "pread", lambda fd, n, off: real(fd, min(n, 3), off))
-    assert minhash._read_texts(tmp_path / "t.txt", offsets, np.arange(4)).to_list() == texts
-    monkeypatch.setattr(minhash.os, "pread", lambda fd, n, off: b"")
+    monkeypatch.setattr(minhash_texts.os, "pread", lambda fd, n, off: real(fd, min(n, 3), off))
+    assert minhash_texts._read_texts(tmp_path / "t.txt", offsets, np.arange(4)).to_list() == texts
+    monkeypatch.setattr(minhash_texts.os, "pread", lambda fd, n, off: b"")
     with pytest.raises(OSError, match="bytes short"):
-        minhash._read_texts(tmp_path / "t.txt", offsets, np.arange(4))
+        minhash_texts._read_texts(tmp_path / "t.txt", offsets, np.arange(4))

@@ -93,7 +93,8 @@ def _blocks_in_ray(tmp_path: Path, frames: list[pl.DataFrame]) -> Parts:
 
 
 def test_candidates_are_measured_in_tasks_as_locally(cluster, tmp_path: Path) -> None:
-    from assay.curate.minhash import LocalGraph, MinHashConfig
+    from assay.curate.minhash import MinHashConfig
+    from assay.curate.minhash_texts import LocalGraph
     from assay.curate.ray_graph import RayGraph
 
     rng = np.random.default_rng(1)

@@ -115,14 +115,14 @@ def test_a_full_disk_while_spilling_is_a_clear_error_and_leaves_nothing(tmp_path
 
 
 def test_a_full_disk_while_writing_candidate_texts_is_the_same_clear_error(tmp_path: Path, monkeypatch) -> None:
-    from assay.curate import minhash
+    from assay.curate import minhash_texts
 
     def full(path: Path, pieces) -> None:
         path.write_bytes(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(minhash, "IN_MEMORY_TEXT_BYTES", 0)  # near-dedup's candidate texts go to a file
-    monkeypatch.setattr(minhash, "_write_texts", full)
+    monkeypatch.setattr(minhash_texts, "IN_MEMORY_TEXT_BYTES", 0)  # near-dedup's candidate texts go to a file
+    monkeypatch.setattr(minhash_texts, "_write_texts", full)
     ws, _ = Workspace.init(tmp_path / "ws")
     with pytest.raises(StorageError, match="disk filled while spilling") as err:
         curate(ws, _corpus(tmp_path), CurateConfig.model_validate({"read": {"chunk_rows": 10}, "memory_mb": 0}))

@@ -25,8 +25,8 @@ from assay.schema import ID, content_text
 from assay.store.blocks import Blocks, FrameBlocks
 
 if TYPE_CHECKING:
-    from assay.curate.minhash import PairGraph
     from assay.curate.minhash_lsh import BandReader
+    from assay.curate.minhash_texts import PairGraph
 
 REASON, DETAIL, DUPLICATE_OF = "_reason", "_detail", "_duplicate_of"
 DECISION_COLUMNS = (REASON, DETAIL, DUPLICATE_OF)
