@@ -1,10 +1,15 @@
-"""What the Ray engine's modules share: Ray itself, imported on demand, and reading a task's result."""
+"""What the Ray engine's modules share: Ray itself, imported on demand, reading a task's result, and a
+block received as an Arrow table."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
+import pyarrow as pa
+
 from assay.errors import AssayError, MissingDependencyError
+from assay.store.blocks import align
 
 
 def ray_module() -> Any:
@@ -34,3 +39,10 @@ def get(ray: Any, ref: Any) -> Any:
             "no version was written",
             hint="check the cluster's workers and memory (`ray status`); raise [curate.ray] retries to retry lost tasks more",
         ) from exc
+
+
+def frame_of(table: pa.Table, schema: pl.Schema | None = None) -> pl.DataFrame:
+    """A block a task received as an Arrow table, as a frame (with exactly `schema` when given)."""
+    df = pl.from_arrow(table)
+    assert isinstance(df, pl.DataFrame)
+    return df if schema is None else align(df, schema, table.num_rows)

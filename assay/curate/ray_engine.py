@@ -47,7 +47,7 @@ from assay.curate.engine import (
     with_provisional_ids,
 )
 from assay.curate.engine import run_blocks as engine_run_blocks
-from assay.curate.ray_common import get, ray_module
+from assay.curate.ray_common import frame_of, get, ray_module
 from assay.curate.ray_graph import RayBands, RayGraph
 from assay.curate.readers import InputFile, read_chunks
 from assay.curate.spill import Entry, Parts, Spill
@@ -55,7 +55,6 @@ from assay.curate.steps import REGISTRY, StepContext
 from assay.curate.steps.base import CorpusInput
 from assay.errors import ConfigError
 from assay.schema import QUARANTINE_SCHEMA
-from assay.store.blocks import align
 
 # Per pass, each block task returns: kept rows, the corpus step's keys, its statistics, then the
 # rejects of each filter step of the pass.
@@ -134,9 +133,7 @@ class _RefEntry(Entry):
         if cols == []:
             return pl.DataFrame()
         table = ray_module().get(self.ref)
-        df = pl.from_arrow(table) if cols is None else pl.from_arrow(table.select(cols))
-        assert isinstance(df, pl.DataFrame)
-        return df
+        return frame_of(table if cols is None else table.select(cols))
 
     def free(self) -> None:
         super().free()
@@ -145,12 +142,6 @@ class _RefEntry(Entry):
 
 def _to_arrow(df: pl.DataFrame) -> pa.Table:
     return df.to_arrow()
-
-
-def _from_arrow(table: pa.Table, schema: pl.Schema | None = None) -> pl.DataFrame:
-    df = pl.from_arrow(table)
-    assert isinstance(df, pl.DataFrame)
-    return df if schema is None else align(df, schema, table.num_rows)
 
 
 # ---- reading -------------------------------------------------------------------------------------
@@ -212,7 +203,7 @@ class _PassSpec:
 
 def _block_task(spec: _PassSpec, table: pa.Table, ids: tuple[pl.DataFrame, bool] | None, decisions: pl.DataFrame | None) -> tuple:
     """One block through one pass, as the local engine's `_pass` does it (the same functions)."""
-    block = _from_arrow(table, spec.schema)
+    block = frame_of(table, spec.schema)
     if ids is not None:
         hits, whole = ids
         block = final_ids(block, 0, SimpleNamespace(repeats=hits), whole)  # type: ignore[arg-type]

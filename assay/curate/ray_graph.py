@@ -25,11 +25,10 @@ import pyarrow as pa
 from assay.curate.minhash import MinHashConfig
 from assay.curate.minhash_lsh import bucket_pairs, star_components, star_round
 from assay.curate.minhash_texts import VERIFY_BATCH, measure_pairs
-from assay.curate.ray_common import get, ray_module
+from assay.curate.ray_common import frame_of, get, ray_module
 from assay.curate.spill import Parts
 from assay.curate.steps.near_dedup import BandColumns
 from assay.schema import content_columns, content_text
-from assay.store.blocks import align
 
 # Pairs measured by one task (in `VERIFY_BATCH`es): its texts are at most twice this many rows.
 PAIRS_PER_TASK = 4 * VERIFY_BATCH
@@ -83,7 +82,7 @@ class RayGraph:
     edges_per_part: int = EDGES_PER_PART
 
     def pair_texts(self, rows: np.ndarray, cfg: MinHashConfig) -> _RayPairTexts:
-        return _RayPairTexts(self, cfg)
+        return _RayPairTexts(self, cfg)  # each group of pairs gets its own rows' texts, so `rows` is not needed
 
     def components(self, n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         ray = ray_module()
@@ -112,7 +111,7 @@ class _RayPairTexts:
         rows = [np.unique(np.concatenate(g)) for g in groups]
         texts = self._send_texts(ray, rows)
         measure = ray.remote(_measure)
-        calls = [measure.remote(self.cfg, gi, gj, r, *(t[k] for t in texts)) for k, ((gi, gj), r) in enumerate(zip(groups, rows, strict=True))]
+        calls = [measure.remote(self.cfg, *groups[k], rows[k], *(t[k] for t in texts)) for k in range(len(groups))]
         return np.concatenate([get(ray, c) for c in calls])
 
     def _send_texts(self, ray: Any, rows: list[np.ndarray]) -> list[list]:
@@ -138,7 +137,7 @@ class _RayPairTexts:
 
 def _block_texts(table: pa.Table, schema: pl.Schema, wanted: list[np.ndarray]) -> tuple | pa.Array:
     """The map side of the text shuffle: one block's content texts at each group's positions."""
-    block = align(_frame(table.select([c for c in schema.names() if c in table.column_names])), schema, table.num_rows)
+    block = frame_of(table.select([c for c in schema.names() if c in table.column_names]), schema)
     texts = block.select(content_text(list(schema.names()))).to_series()
     out = tuple(texts.gather(w).to_arrow() for w in wanted)
     return out if len(out) > 1 else out[0]
@@ -148,9 +147,3 @@ def _measure(cfg: MinHashConfig, i: np.ndarray, j: np.ndarray, rows: np.ndarray,
     """The reduce side: a group's pairs measured on its rows' texts (sent block by block, in row order)."""
     series = pl.concat([pl.Series(t, dtype=pl.String) for t in texts]) if texts else pl.Series(dtype=pl.String)
     return measure_pairs(series, rows, i, j, cfg)
-
-
-def _frame(table: pa.Table) -> pl.DataFrame:
-    df = pl.from_arrow(table)
-    assert isinstance(df, pl.DataFrame)
-    return df
