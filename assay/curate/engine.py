@@ -20,6 +20,7 @@ import polars as pl
 from assay.curate.config import CurateConfig
 from assay.curate.ids import ids_for, light_text, occurrence_keys, with_ids
 from assay.curate.readers import InputFile, read_chunks
+from assay.curate.readers.remote import fetched
 from assay.curate.spill import Parts, Spill
 from assay.curate.steps import REGISTRY, StepContext
 from assay.curate.steps.base import DECISION_COLUMNS, DETAIL, DUPLICATE_OF, REASON, CorpusInput
@@ -59,24 +60,28 @@ class Ingested:
     schema: pl.Schema
     repeats: pl.DataFrame  # `_pos`, `_n`: rows repeating an earlier row of their source, and their occurrence
     recompute: set[int]  # blocks whose ids must be computed again on the whole schema
+    fingerprints: dict[str, dict] = field(default_factory=dict)  # remote inputs', by source (taken as read)
 
 
 def read_inputs(files: list[InputFile], cfg: CurateConfig, spill: Spill, progress: Progress) -> Ingested:
     """Read every file into blocks with provisional ids (occurrence 0), and the quarantine."""
-    rows, quarantine, keys = spill.parts(), spill.parts(), []
+    rows, quarantine, keys, fingerprints = spill.parts(), spill.parts(), [], {}
     quarantine.append(pl.DataFrame(schema=QUARANTINE_SCHEMA))
     bad = 0
     for f in files:
         n = 0
-        for chunk in read_chunks(f, cfg.read):
-            block, occurrence = with_provisional_ids(chunk.rows)
-            if occurrence is not None:
-                keys.append(occurrence)
-            rows.append(block)
-            quarantine.append(chunk.quarantine)
-            n, bad = n + chunk.rows.height, bad + chunk.quarantine.height
-            progress("read", {"source": f.source, "rows": n, "quarantined": bad})
-    return ingested(rows, quarantine, keys)
+        with fetched(f, spill.root) as (local, fingerprint):
+            if fingerprint is not None:
+                fingerprints[f.source] = fingerprint
+            for chunk in read_chunks(local, cfg.read):
+                block, occurrence = with_provisional_ids(chunk.rows)
+                if occurrence is not None:
+                    keys.append(occurrence)
+                rows.append(block)
+                quarantine.append(chunk.quarantine)
+                n, bad = n + chunk.rows.height, bad + chunk.quarantine.height
+                progress("read", {"source": f.source, "rows": n, "quarantined": bad})
+    return ingested(rows, quarantine, keys, fingerprints)
 
 
 def with_provisional_ids(block: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
@@ -88,12 +93,12 @@ def with_provisional_ids(block: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFram
     return with_ids(block, ids), occurrence_keys(block, light)
 
 
-def ingested(rows: Parts, quarantine: Parts, keys: list[pl.DataFrame]) -> Ingested:
+def ingested(rows: Parts, quarantine: Parts, keys: list[pl.DataFrame], fingerprints: dict[str, dict]) -> Ingested:
     """What was read, with the run's schema, the repeated rows and the blocks whose ids need the whole schema."""
     schema = pl.Schema({c: CONTENT_DTYPES.get(c, t) for c, t in rows.schema.items()})
     whole = content_columns(schema)
     recompute = {k for k, e in enumerate(rows.entries) if e.height and content_columns(e.schema) != whole}
-    return Ingested(rows, quarantine, schema, repeats_of(keys), recompute)
+    return Ingested(rows, quarantine, schema, repeats_of(keys), recompute, fingerprints)
 
 
 def repeats_of(keys: list[pl.DataFrame]) -> pl.DataFrame:

@@ -19,7 +19,7 @@ from assay.curate.config import CurateConfig
 from assay.curate.engine import Ingested, Progress, StepStats, check_read, run_blocks
 from assay.curate.evalsets import load_eval_sets
 from assay.curate.readers import expand_inputs, file_fingerprint
-from assay.curate.readers.remote import is_url, stage_remote
+from assay.curate.readers.remote import is_url, list_remote
 from assay.curate.spill import Parts, Spill
 from assay.curate.steps.decontaminate import EVALS_KEY
 from assay.curate.steps.near_dedup import EXISTING_KEY
@@ -82,8 +82,8 @@ def curate(
         return _curate(ws, inputs, {}, cfg, name, progress)
     staged = new_staging_dir(ws.layout.tmp, "inputs")
     try:
-        local, origin = stage_remote(inputs, staged)
-        return _curate(ws, local, origin, cfg, name, progress)
+        listed, origin = list_remote(inputs, staged)
+        return _curate(ws, listed, origin, cfg, name, progress)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
 
@@ -91,23 +91,27 @@ def curate(
 def _curate(
     ws, inputs: Sequence[str | Path], origin: dict[str, str], cfg: CurateConfig, name: str | None, progress: Progress
 ) -> CurateResult:
-    """`curate` on local inputs; `origin` maps local copies of remote inputs to their URLs."""
+    """`curate` on listed inputs; `origin` maps local copies of remote folders to their URLs.
+
+    The rerun shortcut is taken before reading when every input is local; a file at a URL is
+    fingerprinted as it is read (by the process that fetches it), so then it is taken after reading.
+    """
     files = expand_inputs(inputs)
-    fingerprints = [file_fingerprint(f) for f in files]
-    for fp in fingerprints:
+    local = {f.source: file_fingerprint(f) for f in files if f.url is None}
+    for fp in local.values():
         fp["path"] = origin.get(fp["path"], fp["path"])
     extra, references = step_resources(ws, cfg)
-    key = recipe_key(fingerprints, cfg, references)
-    existing = ws.datasets.by_recipe(key)
-    if existing is not None:
-        result = CurateResult(WriteResult(existing, False), True, existing.manifest["counts"])
-        _tag(ws, result, name)
-        return result
+    if len(local) == len(files) and (done := _reuse(ws, recipe_key(list(local.values()), cfg, references), name)):
+        return done
     spill = Spill(new_staging_dir(ws.layout.tmp, "spill"), cfg.memory_mb * 2**20)
     try:
         with _engine(cfg) as engine:
             src = engine.read_inputs(files, cfg, spill, progress)
             check_read(src, cfg.strict)
+            fingerprints = [local.get(f.source) or src.fingerprints[f.source] for f in files]
+            key = recipe_key(fingerprints, cfg, references)
+            if len(local) < len(files) and (done := _reuse(ws, key, name)):
+                return done
             read = src.rows.height  # the engine consumes the blocks it reads
             kept, rejects, stats = engine.run_blocks(src, cfg, extra, spill, progress)
             counts = _counts(read, src.quarantine, stats, kept.height, rejects.height if rejects else 0)
@@ -127,6 +131,16 @@ def _curate(
     finally:
         spill.remove()
     result = CurateResult(write, False, counts)
+    _tag(ws, result, name)
+    return result
+
+
+def _reuse(ws, key: str, name: str | None) -> CurateResult | None:
+    """The version an earlier run with the same recipe wrote, if any (tagged `name` when given)."""
+    existing = ws.datasets.by_recipe(key)
+    if existing is None:
+        return None
+    result = CurateResult(WriteResult(existing, False), True, existing.manifest["counts"])
     _tag(ws, result, name)
     return result
 

@@ -16,8 +16,9 @@ statistics, each filter's rejects) and a pass must meet its decisions row for ro
 plain tasks with fixed returns give directly.
 
 A task whose worker dies is retried (`[curate.ray] retries`); a run that still fails raises and
-leaves no version. Inputs are read on the driver's node (local paths need no shared file system);
-block tasks run wherever the cluster has room.
+leaves no version. Local input files are read on the driver's node (local paths need no shared file
+system), files at object-store URLs on any node (each fetched by the task that reads it); block tasks
+run wherever the cluster has room.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from assay.curate.engine import run_blocks as engine_run_blocks
 from assay.curate.ray_common import frame_of, get, ray_module
 from assay.curate.ray_graph import RayBands, RayGraph
 from assay.curate.readers import InputFile, read_chunks
+from assay.curate.readers.remote import fetched
 from assay.curate.spill import Entry, Parts, Spill
 from assay.curate.steps import REGISTRY, StepContext
 from assay.curate.steps.base import CorpusInput
@@ -148,24 +150,34 @@ def _to_arrow(df: pl.DataFrame) -> pa.Table:
 
 
 def _read_file(f: InputFile, cfg: CurateConfig) -> Iterator[Any]:
-    """Yield, per chunk of one file: a small summary, then its rows (with provisional ids) as Arrow."""
-    for chunk in read_chunks(f, cfg.read):
-        block, keys = with_provisional_ids(chunk.rows)
-        # The summary first: a reader's error surfaces at the summary the driver reads.
-        yield {"height": block.height, "schema": block.schema, "quarantine": chunk.quarantine, "keys": keys}
-        yield _to_arrow(block)
+    """Yield a remote input's fingerprint (None for a local one), then per chunk of the file a small
+    summary and its rows (with provisional ids) as Arrow. A remote input is fetched on this node."""
+    with fetched(f) as (local, fingerprint):
+        yield fingerprint
+        for chunk in read_chunks(local, cfg.read):
+            block, keys = with_provisional_ids(chunk.rows)
+            # The summary first: a reader's error surfaces at the summary the driver reads.
+            yield {"height": block.height, "schema": block.schema, "quarantine": chunk.quarantine, "keys": keys}
+            yield _to_arrow(block)
 
 
 def read_inputs(files: list[InputFile], cfg: CurateConfig, spill: Spill, progress: Progress) -> Ingested:
-    """`engine.read_inputs` with one Ray task per file (on the driver's node); blocks stay in Ray."""
+    """`engine.read_inputs` with one Ray task per file; blocks stay in Ray. A local file is read on
+    the driver's node (where its path is), a remote one on any node."""
     ray = ray_module()
-    task = ray.remote(_read_file).options(num_returns="streaming", max_retries=cfg.ray.retries, **_here(ray))
-    streams = [task.remote(f, cfg) for f in files]
-    rows, quarantine, keys = spill.parts(), spill.parts(), []
+    task, here = ray.remote(_read_file), _here(ray)
+    streams = [
+        task.options(num_returns="streaming", max_retries=cfg.ray.retries, **(_SPREAD if f.url else here)).remote(f, cfg)
+        for f in files
+    ]
+    rows, quarantine, keys, fingerprints = spill.parts(), spill.parts(), [], {}
     quarantine.append(pl.DataFrame(schema=QUARANTINE_SCHEMA))
     bad = 0
     for f, stream in zip(files, streams, strict=True):
         n, refs = 0, iter(stream)
+        fingerprint = get(ray, next(refs))
+        if fingerprint is not None:
+            fingerprints[f.source] = fingerprint
         for info_ref in refs:
             info = get(ray, info_ref)
             rows.entries.append(_RefEntry(info["height"], info["schema"], ref=next(refs)))
@@ -174,7 +186,10 @@ def read_inputs(files: list[InputFile], cfg: CurateConfig, spill: Spill, progres
                 keys.append(info["keys"])
             n, bad = n + info["height"], bad + info["quarantine"].height
             progress("read", {"source": f.source, "rows": n, "quarantined": bad})
-    return ingested(rows, quarantine, keys)
+    return ingested(rows, quarantine, keys, fingerprints)
+
+
+_SPREAD = {"scheduling_strategy": "SPREAD"}
 
 
 def _here(ray: Any) -> dict:

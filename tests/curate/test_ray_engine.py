@@ -154,6 +154,31 @@ def test_bad_input_fails_as_it_does_locally(cluster, tmp_path: Path, case: str) 
     assert errors["ray"] == errors["local"]
 
 
+def test_files_at_urls_are_fetched_by_the_read_tasks_not_the_driver(cluster, tmp_path: Path, monkeypatch) -> None:
+    from fsspec.implementations.http import HTTPFileSystem
+
+    from assay.curate.pipeline import curate
+    from tests.curate.test_remote_inputs import http_server
+
+    files = _corpus(tmp_path)
+    cfg = CurateConfig.model_validate({"read": {"chunk_rows": 7}, "engine": "ray"})
+    _, local = _run(tmp_path, "local", files, cfg.model_copy(update={"engine": "local"}))
+
+    async def refuse(self, *args, **kwargs):
+        raise AssertionError("the driver fetched a file")
+
+    monkeypatch.setattr(HTTPFileSystem, "_get_file", refuse)  # in this process only: the driver just lists
+    ws, _ = Workspace.init(tmp_path / "ray")
+    with http_server(tmp_path) as base:
+        urls = [f"{base}/raw/{f.name}" for f in files]
+        result = curate(ws, urls, cfg)
+        again = curate(ws, urls, cfg)
+    assert result.version_id == local.version_id
+    assert sorted(i["path"] for i in ws.datasets.get(result.version_id).manifest["inputs"]) == sorted(urls)
+    assert again.reused and again.version_id == result.version_id
+    assert not staging_leftovers(ws.layout) and not any(ws.layout.tmp.iterdir())
+
+
 class _Killer(threading.Thread):
     """SIGKILLs the first Ray worker process seen running a block task (a real worker death)."""
 

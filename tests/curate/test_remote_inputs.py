@@ -1,16 +1,19 @@
-"""Inputs at fsspec URLs (here fsspec's in-memory file system, a real fsspec backend): the same
-version as the same files on disk, the URLs in the manifest, no copies left, clear errors."""
+"""Inputs at fsspec URLs (fsspec's in-memory file system and its HTTP one against a real HTTP server):
+the same version as the same files on disk, the URLs in the manifest, no copies left, clear errors."""
 
 from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import fsspec
 import pytest
 
+from assay.curate import engine
 from assay.curate.config import CurateConfig
 from assay.curate.pipeline import curate
 from assay.errors import InputError, MissingDependencyError
@@ -62,18 +65,54 @@ def test_an_unknown_protocol_says_what_to_install(tmp_path: Path) -> None:
         curate(ws, ["nosuchfs://bucket/train.jsonl"])
 
 
-def test_an_http_url_gives_the_local_version_and_records_the_url(tmp_path: Path) -> None:
-    """fsspec's HTTP file system against a real HTTP server: its paths carry the protocol themselves."""
-    files = _corpus(tmp_path)
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+@contextmanager
+def http_server(root: Path) -> Iterator[str]:
+    """A real HTTP server for the files under `root`, on a free port: its base URL."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/raw/{files[0].name}"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def test_an_http_url_gives_the_local_version_and_records_the_url(tmp_path: Path) -> None:
+    """fsspec's HTTP file system against a real HTTP server: its paths carry the protocol themselves."""
+    files = _corpus(tmp_path)
+    with http_server(tmp_path) as base:
+        url = f"{base}/raw/{files[0].name}"
         local = curate(Workspace.init(tmp_path / "local")[0], files[:1])
         ws, _ = Workspace.init(tmp_path / "remote")
         remote = curate(ws, [url])
-    finally:
-        server.shutdown()
     assert remote.version_id == local.version_id
     assert [i["path"] for i in ws.datasets.get(remote.version_id).manifest["inputs"]] == [url]
+
+
+def test_files_are_fetched_one_at_a_time_as_they_are_read(tmp_path: Path, bucket, monkeypatch) -> None:
+    """Each file at a URL is copied just before its reader runs and removed right after; a rerun of the
+    same URLs is recognised once they are read (their fingerprints are taken as they are fetched)."""
+    files, url = bucket
+    held: list[list[Path]] = []
+    real = engine.read_chunks
+
+    def read_chunks(f, cfg):
+        held.append(sorted(p for p in ws.layout.tmp.rglob("*") if p.is_file() and "fetch-" in str(p)))
+        yield from real(f, cfg)
+
+    monkeypatch.setattr(engine, "read_chunks", read_chunks)
+    ws, _ = Workspace.init(tmp_path / "ws")
+    first = curate(ws, [f"{url}/{f.name}" for f in files])
+    assert [[p.name for p in h] for h in held] == [[f.name] for f in files]  # only the file being read
+    again = curate(ws, [f"{url}/{f.name}" for f in files])
+    assert again.reused and again.version_id == first.version_id and len(held) == 2 * len(files)
+    assert not any(ws.layout.tmp.iterdir())
+
+
+def test_a_folder_url_is_copied_and_gives_the_version_of_the_folder_on_disk(tmp_path: Path, bucket) -> None:
+    files, url = bucket
+    local = curate(Workspace.init(tmp_path / "local")[0], [files[0].parent])
+    ws, _ = Workspace.init(tmp_path / "remote")
+    remote = curate(ws, [url])
+    assert remote.version_id == local.version_id
+    assert not any(ws.layout.tmp.iterdir())

@@ -27,13 +27,15 @@ class InputFile:
     """One input: a file, or one split of a Hugging Face `save_to_disk` folder.
 
     `source` is the stable name written into rows' `source` column (see `expand_inputs`);
-    `split` is the input split every row of it belongs to (train/val/test), or None.
+    `split` is the input split every row of it belongs to (train/val/test), or None;
+    `url` is set for a file in an object store (then `path` is its path there), fetched by its reader.
     """
 
     path: Path
     source: str
     format: str  # "jsonl" | "json" | "csv" | "tsv" | "parquet" | "hf"
     split: str | None = None
+    url: str | None = None
 
 
 def format_of(path: Path) -> str | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from assay.curate.readers.folders import check_no_loops, hf_inputs, is_hf_folder, walk_tree
 from assay.curate.readers.formats import InputFile, format_of, stem_of, supported_list
+from assay.curate.readers.remote import is_url, remote_input
 from assay.curate.readers.splits import named_split
 from assay.errors import InputError
 
@@ -38,6 +39,9 @@ def expand_inputs(inputs: Sequence[str | Path]) -> list[InputFile]:
 
 
 def _expand_one(item: str) -> list[_Found]:
+    if is_url(item):  # one file in an object store (`list_remote` expanded its globs and folders)
+        f = remote_input(item)
+        return [(f, named_split([stem_of(f.path)]))]
     path = Path(item)
     if path.is_dir():
         return _expand_dir(path)
@@ -113,15 +117,15 @@ def _scan_dir(root: Path, root_name: str) -> list[_Found]:
 
 def _dedupe(found: list[_Found]) -> list[_Found]:
     """Drop repeats of the same path; refuse two paths that would share a source name."""
-    by_path: dict[Path, _Found] = {}
+    by_path: dict[Path | str, _Found] = {}
     for item in found:
-        by_path.setdefault(item[0].path.resolve(), item)
+        by_path.setdefault(item[0].url or item[0].path.resolve(), item)
     by_source: dict[str, InputFile] = {}
     for f, _ in by_path.values():
         other = by_source.setdefault(f.source, f)
         if other is not f:
             raise InputError(
-                f"{other.path} and {f.path} would both be named {f.source} in the `source` column",
+                f"{other.url or other.path} and {f.url or f.path} would both be named {f.source} in the `source` column",
                 hint="pass their common parent folder instead, so the names differ",
             )
     return list(by_path.values())
