@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -66,17 +65,18 @@ def show(
 @handle_errors
 def export(
     ref: Annotated[str, typer.Argument(help="Version id, unique id prefix, or tag.")],
-    out_path: Annotated[Path, typer.Option("--out", "-o", help="File to write (replaced atomically).")],
+    out_path: Annotated[str, typer.Option("--out", "-o", help="File to write (replaced atomically), or an fsspec URL (s3://bucket/train.jsonl; uploaded once written and checked).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or parquet.")] = "jsonl",
     part: Annotated[str, typer.Option("--part", help="data (kept rows), rejects, or quarantine.")] = "data",
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a version's rows (or its rejects or quarantine) to JSONL or Parquet."""
+    """Write a version's rows (or its rejects or quarantine) to JSONL or Parquet, on disk or in an object store."""
     from assay.store.export import export_version
 
-    v = open_workspace(workspace).datasets.get(ref)
-    rows = export_version(v, out_path, fmt=fmt, part=part)
+    ws = open_workspace(workspace)
+    v = ws.datasets.get(ref)
+    rows = export_version(v, out_path, fmt=fmt, part=part, staging=ws.layout.tmp)
     if as_json:
         emit_json({"ok": True, "version": v.id, "part": part, "format": fmt, "rows": rows, "out": str(out_path)})
     else:

@@ -19,7 +19,7 @@ from assay.curate.config import CurateConfig
 from assay.curate.engine import Ingested, Progress, StepStats, check_read, run_blocks
 from assay.curate.evalsets import load_eval_sets
 from assay.curate.readers import expand_inputs, file_fingerprint
-from assay.curate.readers.remote import is_url, list_remote
+from assay.curate.readers.remote import list_remote
 from assay.curate.spill import Parts, Spill
 from assay.curate.steps.decontaminate import EVALS_KEY
 from assay.curate.steps.near_dedup import EXISTING_KEY
@@ -27,6 +27,7 @@ from assay.schema import ID, REJECT_SCHEMA, content_columns, content_text
 from assay.store.atomic import new_staging_dir
 from assay.store.datasets import WriteResult
 from assay.store.digest import json_digest
+from assay.store.urls import is_url
 
 # Bump when a step's behaviour changes for the same config: it invalidates the rerun shortcut.
 PIPELINE_VERSION = 2  # 2: input splits are kept (a rerun must not return a version that pooled them)

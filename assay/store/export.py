@@ -1,27 +1,91 @@
-"""Exporting a version's rows to JSONL or Parquet, written atomically."""
+"""Exporting a version's rows to JSONL or Parquet, at a local path or an object-store URL.
+
+Rows stream from the version's Parquet file to the output without being held in memory. The
+written file is checked for the part's row count before it is published: a local file is renamed
+into place; for a URL, the checked file is uploaded in one put, which object stores make visible
+whole or not at all.
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
-from assay.errors import ConfigError
+from assay.errors import ConfigError, StorageError, storage_error
 from assay.store.atomic import atomic_path
-from assay.store.datasets import DatasetVersion
+from assay.store.datasets import DATA, QUARANTINE, REJECTS, DatasetVersion
+from assay.store.urls import filesystem, is_url
 
 FORMATS = ("jsonl", "parquet")
-PARTS = ("data", "rejects", "quarantine")
+PARTS = {"data": DATA, "rejects": REJECTS, "quarantine": QUARANTINE}
 
 
-def export_version(version: DatasetVersion, out: Path, *, fmt: str = "jsonl", part: str = "data") -> int:
-    """Write one part of a version to `out`; returns the number of rows written."""
+def export_version(
+    version: DatasetVersion, out: str | Path, *, fmt: str = "jsonl", part: str = "data", staging: Path | None = None
+) -> int:
+    """Write one part of a version to `out` (a path or a URL); returns the number of rows written.
+
+    A URL's file is written under `staging` (the system's temporary folder when None) first.
+    """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format `{fmt}`", hint=f"use one of {', '.join(FORMATS)}")
     if part not in PARTS:
         raise ConfigError(f"unknown part `{part}`", hint=f"use one of {', '.join(PARTS)}")
-    frame: pl.DataFrame = getattr(version, part)().collect()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        frame.write_ndjson(tmp) if fmt == "jsonl" else frame.write_parquet(tmp, compression="zstd")
-    return frame.height
+    source = version.path / PARTS[part]
+    rows = pq.ParquetFile(source).metadata.num_rows
+    if not is_url(out):
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out) as tmp:
+            _write_checked(source, tmp, fmt, rows, str(out))
+        return rows
+    folder = Path(tempfile.mkdtemp(prefix="export-", dir=staging))
+    try:
+        local = folder / f"{part}.{fmt}"
+        _write_checked(source, local, fmt, rows, str(out))
+        _upload(local, str(out))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
+def _write_checked(source: Path, path: Path, fmt: str, rows: int, out: str) -> None:
+    """Stream `source` into `path` as `fmt`, and check that every row arrived."""
+    lazy = pl.scan_parquet(source)
+    try:
+        lazy.sink_ndjson(path) if fmt == "jsonl" else lazy.sink_parquet(path, compression="zstd")
+    except OSError as exc:
+        raise (storage_error(exc) or exc) from exc
+    except pl.exceptions.ComputeError as exc:  # Polars' sinks report a failed write (a full disk) this way
+        raise StorageError(f"could not write the export to {out}: {exc}", hint="check free space and permissions") from exc
+    written = pq.ParquetFile(path).metadata.num_rows if fmt == "parquet" else _lines(path)
+    if written != rows:
+        raise StorageError(
+            f"the export to {out} was cut short ({written:,} of {rows:,} rows); nothing was published",
+            hint="check free space where the export is written, then run it again",
+        )
+
+
+def _lines(path: Path) -> int:
+    count = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            count += block.count(b"\n")
+    return count
+
+
+def _upload(local: Path, url: str) -> None:
+    fs, path = filesystem(url)
+    try:
+        parent = path.rsplit("/", 1)[0] if "/" in path else ""
+        if parent:
+            fs.makedirs(parent, exist_ok=True)
+        fs.put_file(str(local), path)
+    except PermissionError as exc:
+        raise StorageError(f"cannot write {url}: permission denied", hint="check your credentials for that store") from exc
+    except OSError as exc:
+        raise StorageError(f"cannot write {url}: {exc}", hint="check the URL, the network and your credentials") from exc

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from assay.curate.readers.folders import check_no_loops, hf_inputs, is_hf_folder, walk_tree
 from assay.curate.readers.formats import InputFile, format_of, stem_of, supported_list
-from assay.curate.readers.remote import is_url, remote_input
+from assay.curate.readers.remote import remote_input
 from assay.curate.readers.splits import named_split
 from assay.errors import InputError
+from assay.store.urls import is_url
 
 # An input and the split its file or folder names suggest (kept only if the inputs name two or more).
 _Found = tuple[InputFile, str | None]

@@ -23,13 +23,8 @@ from typing import Any
 
 from assay.curate.readers.fingerprint import file_fingerprint
 from assay.curate.readers.formats import InputFile, format_of, supported_list
-from assay.errors import InputError, MissingDependencyError
-
-
-def is_url(item: str | Path) -> bool:
-    """Whether an input names a remote file system (`scheme://`; plain paths and file:// are local)."""
-    text = str(item)
-    return "://" in text and not text.startswith("file://")
+from assay.errors import InputError
+from assay.store.urls import filesystem, is_url
 
 
 def list_remote(inputs: Sequence[str | Path], folder: Path) -> tuple[list[str | Path], dict[str, str]]:
@@ -50,7 +45,7 @@ def list_remote(inputs: Sequence[str | Path], folder: Path) -> tuple[list[str | 
 
 def remote_input(url: str) -> InputFile:
     """The input for one file URL: named `<parent>/<name>` as a local copy would be."""
-    pure = PurePosixPath(_filesystem(url)[1])
+    pure = PurePosixPath(filesystem(url)[1])
     fmt = format_of(Path(pure.name))
     if fmt is None:
         raise InputError(f"unsupported file type: {url}", hint=f"supported extensions: {supported_list()}")
@@ -68,7 +63,7 @@ def fetched(f: InputFile, folder: Path | None = None) -> Iterator[tuple[InputFil
     into = Path(tempfile.mkdtemp(prefix="fetch-", dir=folder))
     try:
         local = into / f.path.name
-        fs, path = _filesystem(f.url)
+        fs, path = filesystem(f.url)
         with _errors(f.url):
             fs.get(path, str(local))
         copy = replace(f, path=local, url=None)
@@ -79,7 +74,7 @@ def fetched(f: InputFile, folder: Path | None = None) -> Iterator[tuple[InputFil
 
 def _list(url: str, into: Path) -> list[tuple[str, Path | None]]:
     """(URL, None) for each file a URL names, (URL, local copy under `into`) for each folder."""
-    fs, path = _filesystem(url)
+    fs, path = filesystem(url)
     with _errors(url):
         pattern = globlib.has_magic(path)
         matches = sorted(fs.glob(path)) if pattern else [path]
@@ -118,20 +113,3 @@ def _errors(url: str) -> Iterator[None]:
         raise InputError(f"cannot read {url}: permission denied", hint="check your credentials for that store") from exc
     except OSError as exc:
         raise InputError(f"cannot read {url}: {exc}", hint="check the URL, the network and your credentials") from exc
-
-
-def _filesystem(url: str) -> tuple[Any, str]:
-    try:
-        import fsspec
-    except ImportError as exc:  # pragma: no cover - fsspec is a dependency
-        raise MissingDependencyError("reading URLs needs fsspec", hint="pip install fsspec") from exc
-    try:
-        return fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as exc:
-        protocol = url.split("://", 1)[0]
-        package = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs"}.get(protocol)
-        raise MissingDependencyError(
-            f"cannot open {url}: {exc}",
-            hint=f"pip install {package} (fsspec's {protocol}:// file system)" if package else
-            f"install the fsspec file system for {protocol}://",
-        ) from exc

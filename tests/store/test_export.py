@@ -1,0 +1,99 @@
+"""Exporting a version: to a path or to an object-store URL (fsspec's in-memory store), streamed,
+checked for every row before it is published, and nothing published when a write fails."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+from pathlib import Path
+
+import fsspec
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from assay.cli import app
+from assay.errors import StorageError
+from assay.store.export import export_version
+
+
+def _version(ws, n: int = 2_000):
+    frame = pl.DataFrame({
+        "id": [f"r{i}" for i in range(n)],
+        "text": [f"row {i}\nwith a second line and \"quotes\" é" for i in range(n)],
+        "score": [i / 7 for i in range(n)],
+    })
+    return ws.datasets.write(frame, kind="curated", config={}).version
+
+
+@pytest.fixture
+def bucket(tmp_path: Path):
+    fs, root = fsspec.filesystem("memory"), f"/exports-{tmp_path.name}"
+    yield fs, root
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_an_export_has_the_versions_rows_on_disk_and_at_a_url(ws, tmp_path: Path, bucket, fmt: str) -> None:
+    v = _version(ws)
+    want = v.data().collect()
+    fs, root = bucket
+    assert export_version(v, tmp_path / f"out.{fmt}", fmt=fmt) == want.height
+    assert export_version(v, f"memory://{root}/deep/out.{fmt}", fmt=fmt, staging=ws.layout.tmp) == want.height
+    remote = fs.cat_file(f"{root}/deep/out.{fmt}")
+    assert remote == (tmp_path / f"out.{fmt}").read_bytes()
+    back = pl.read_ndjson(io.BytesIO(remote), schema=want.schema) if fmt == "jsonl" else pl.read_parquet(io.BytesIO(remote))
+    assert back.equals(want)
+    assert not any(ws.layout.tmp.iterdir())
+
+
+def test_the_cli_exports_to_a_url(ws, bucket) -> None:
+    v = _version(ws, 10)
+    fs, root = bucket
+    url = f"memory://{root}/rejects.jsonl"
+    result = CliRunner().invoke(app, ["data", "export", v.id, "--part", "rejects", "--out", url, "-w", str(ws.root), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["out"] == url and fs.cat_file(f"{root}/rejects.jsonl") == b""
+
+
+def test_a_write_cut_short_is_an_error_and_publishes_nothing(ws, tmp_path: Path, bucket, monkeypatch) -> None:
+    """A sink that stops early without an error (as a write to /dev/full can) is caught by the row check."""
+    v = _version(ws)
+    real = pl.LazyFrame.sink_ndjson
+
+    def short(self, path, **kw):
+        return real(self.head(100), path, **kw)
+
+    monkeypatch.setattr(pl.LazyFrame, "sink_ndjson", short)
+    fs, root = bucket
+    with pytest.raises(StorageError, match="cut short \\(100 of 2,000 rows\\)"):
+        export_version(v, tmp_path / "out.jsonl")
+    with pytest.raises(StorageError, match="cut short"):
+        export_version(v, f"memory://{root}/out.jsonl", staging=ws.layout.tmp)
+    assert not list(tmp_path.glob("*out.jsonl")) and not fs.exists(f"{root}/out.jsonl")
+    assert not any(ws.layout.tmp.iterdir())
+
+
+def test_a_full_disk_and_a_failed_upload_are_clear_errors(ws, tmp_path: Path, bucket, monkeypatch) -> None:
+    v = _version(ws)
+
+    def full(self, path, **kw):
+        Path(path).write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(pl.LazyFrame, "sink_parquet", full)
+    with pytest.raises(StorageError, match="the disk is full"):
+        export_version(v, tmp_path / "out.parquet", fmt="parquet")
+    assert not list(tmp_path.glob("*out.parquet"))  # neither the file nor its temporary sibling
+    monkeypatch.undo()
+
+    def refused(self, lpath, rpath, **kw):
+        raise PermissionError(errno.EACCES, "Access denied")
+
+    monkeypatch.setattr(type(fsspec.filesystem("memory")), "put_file", refused)
+    fs, root = bucket
+    with pytest.raises(StorageError, match=f"cannot write memory://{root}/out.jsonl: permission denied"):
+        export_version(v, f"memory://{root}/out.jsonl", staging=ws.layout.tmp)
+    assert not fs.exists(f"{root}/out.jsonl") and not any(ws.layout.tmp.iterdir())
