@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from assay.cli import app
 from assay.errors import StorageError
+from assay.store import export
 from assay.store.export import export_version
 
 
@@ -36,9 +37,10 @@ def bucket(tmp_path: Path):
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
-def test_an_export_has_the_versions_rows_on_disk_and_at_a_url(ws, tmp_path: Path, bucket, fmt: str) -> None:
+def test_an_export_has_the_versions_rows_on_disk_and_at_a_url(ws, tmp_path: Path, bucket, fmt: str, monkeypatch) -> None:
     v = _version(ws)
     want = v.data().collect()
+    monkeypatch.setattr(export, "_BATCH_ROWS", 300)  # JSONL in 7 slices, the last one short
     fs, root = bucket
     assert export_version(v, tmp_path / f"out.{fmt}", fmt=fmt) == want.height
     assert export_version(v, f"memory://{root}/deep/out.{fmt}", fmt=fmt, staging=ws.layout.tmp) == want.height
@@ -46,6 +48,8 @@ def test_an_export_has_the_versions_rows_on_disk_and_at_a_url(ws, tmp_path: Path
     assert remote == (tmp_path / f"out.{fmt}").read_bytes()
     back = pl.read_ndjson(io.BytesIO(remote), schema=want.schema) if fmt == "jsonl" else pl.read_parquet(io.BytesIO(remote))
     assert back.equals(want)
+    if fmt == "jsonl":  # the slices' lines are those of the whole part written at once
+        assert remote == want.write_ndjson().encode()
     assert not any(ws.layout.tmp.iterdir())
 
 
@@ -59,14 +63,16 @@ def test_the_cli_exports_to_a_url(ws, bucket) -> None:
 
 
 def test_a_write_cut_short_is_an_error_and_publishes_nothing(ws, tmp_path: Path, bucket, monkeypatch) -> None:
-    """A sink that stops early without an error (as a write to /dev/full can) is caught by the row check."""
+    """A write that stops early without an error (as a write to /dev/full can) is caught by the row check."""
     v = _version(ws)
-    real = pl.LazyFrame.sink_ndjson
+    real, calls = pl.DataFrame.write_ndjson, []
 
-    def short(self, path, **kw):
-        return real(self.head(100), path, **kw)
+    def short(self, file, **kw):
+        calls.append(1)
+        return real(self, file, **kw) if len(calls) % 20 == 1 else None  # only the first of 20 slices
 
-    monkeypatch.setattr(pl.LazyFrame, "sink_ndjson", short)
+    monkeypatch.setattr(export, "_BATCH_ROWS", 100)
+    monkeypatch.setattr(pl.DataFrame, "write_ndjson", short)
     fs, root = bucket
     with pytest.raises(StorageError, match="cut short \\(100 of 2,000 rows\\)"):
         export_version(v, tmp_path / "out.jsonl")
@@ -79,14 +85,14 @@ def test_a_write_cut_short_is_an_error_and_publishes_nothing(ws, tmp_path: Path,
 def test_a_full_disk_and_a_failed_upload_are_clear_errors(ws, tmp_path: Path, bucket, monkeypatch) -> None:
     v = _version(ws)
 
-    def full(self, path, **kw):
-        Path(path).write_bytes(b"partial")
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    def full(self, file, **kw):
+        file.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device", file.name)
 
-    monkeypatch.setattr(pl.LazyFrame, "sink_parquet", full)
+    monkeypatch.setattr(pl.DataFrame, "write_ndjson", full)
     with pytest.raises(StorageError, match="the disk is full"):
-        export_version(v, tmp_path / "out.parquet", fmt="parquet")
-    assert not list(tmp_path.glob("*out.parquet"))  # neither the file nor its temporary sibling
+        export_version(v, tmp_path / "out.jsonl")
+    assert not list(tmp_path.glob("*out.jsonl"))  # neither the file nor its temporary sibling
     monkeypatch.undo()
 
     def refused(self, lpath, rpath, **kw):
