@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from assay.curate import engine as local_engine
 from assay.curate.config import CurateConfig
@@ -25,7 +26,7 @@ from assay.curate.steps.decontaminate import EVALS_KEY
 from assay.curate.steps.near_dedup import EXISTING_KEY
 from assay.schema import ID, REJECT_SCHEMA, content_columns, content_text
 from assay.store.atomic import new_staging_dir
-from assay.store.datasets import WriteResult
+from assay.store.datasets import DATA, WriteResult
 from assay.store.digest import json_digest
 from assay.store.urls import is_url
 
@@ -171,13 +172,35 @@ def step_resources(ws, cfg: CurateConfig) -> tuple[dict, dict]:
         extra[EVALS_KEY], refs["evals"] = evals.frame, evals.fingerprints
     if "near_dedup" in cfg.steps and cfg.near_dedup.against:
         versions = [ws.datasets.get(r) for r in cfg.near_dedup.against]
-        extra[EXISTING_KEY] = pl.concat([_id_and_text(v.data().collect()) for v in versions])
+        extra[EXISTING_KEY] = VersionTexts([v.path / DATA for v in versions], cfg.read.chunk_rows)
         refs["parents"] = sorted({v.id for v in versions})
     return extra, refs
 
 
-def _id_and_text(df: pl.DataFrame) -> pl.DataFrame:
-    return df.select(ID, content_text(content_columns(df.schema)).alias("text"))
+class VersionTexts:
+    """Blocks of `id` and `text` (the content columns as one text) over versions' data files, read a
+    slice at a time: versions larger than memory can be deduplicated against."""
+
+    def __init__(self, files: list[Path], rows_per_block: int) -> None:
+        self.files, self.rows_per_block = files, rows_per_block
+        self.heights = [pq.ParquetFile(f).metadata.num_rows for f in files]
+
+    @property
+    def schema(self) -> pl.Schema:
+        return pl.Schema({ID: pl.String, "text": pl.String})
+
+    @property
+    def height(self) -> int:
+        return sum(self.heights)
+
+    def frames(self, columns: Sequence[str] | None = None) -> Iterator[pl.DataFrame]:
+        wanted = list(columns or self.schema.names())
+        for file, height in zip(self.files, self.heights, strict=True):
+            scan = pl.scan_parquet(file)
+            text = content_text(content_columns(scan.collect_schema())).alias("text")
+            exprs = [pl.col(ID) if c == ID else text for c in wanted]
+            for start in range(0, height, self.rows_per_block):
+                yield scan.slice(start, self.rows_per_block).select(exprs).collect()
 
 
 def recipe_key(fingerprints: list[dict], cfg: CurateConfig, references: dict | None = None) -> str:

@@ -1,3 +1,5 @@
+import random
+
 import polars as pl
 import pytest
 
@@ -7,6 +9,7 @@ from assay.curate.steps import REGISTRY, StepContext
 from assay.curate.steps.near_dedup import EXISTING_KEY, NearDedupConfig
 from assay.errors import ConfigError
 from tests.conftest import write_jsonl
+from tests.curate.test_streaming import WORDS
 
 BASE = ("Natalia sold clips to forty eight of her friends in April and then she sold half as many clips in May "
         "so the question is how many clips did Natalia sell altogether in April and May of this year")
@@ -62,3 +65,33 @@ def test_pipeline_dedups_a_batch_against_a_version(ws, tmp_path):
     assert rej["reason"].to_list() == ["near_duplicate_of_existing"]
     kept_first = ws.datasets.get(first.version_id).data().collect()
     assert rej["duplicate_of"][0] == kept_first.filter(pl.col("text") == BASE)["id"][0]
+
+
+def test_a_version_is_deduplicated_against_a_slice_at_a_time(ws, tmp_path, monkeypatch):
+    """Existing rows are read in slices of chunk_rows (keys per slice, then only candidates' texts), and
+    give the decisions of one slice holding them all."""
+    from assay.curate.pipeline import VersionTexts
+
+    rng = random.Random(3)
+    olds = [" ".join(rng.choice(WORDS) for _ in range(40)) for _ in range(60)]
+    first = curate(ws, [write_jsonl(tmp_path / "a" / "a.jsonl", [{"text": t} for t in olds])], CurateConfig(steps=["normalize"]))
+    assert ws.datasets.get(first.version_id).manifest["rows"] == 60
+    news = [_edit(t, "zebra") for t in olds[::4]] + [" ".join(rng.choice(WORDS) for _ in range(40)) for _ in range(20)]
+    batch = write_jsonl(tmp_path / "b" / "b.jsonl", [{"text": t} for t in news])
+    heights, real = [], VersionTexts.frames
+
+    def frames(self, columns=None):
+        for frame in real(self, columns):
+            heights.append(frame.height)
+            yield frame
+
+    monkeypatch.setattr(VersionTexts, "frames", frames)
+    rejects = []
+    for chunk_rows in (7, 10_000):
+        cfg = CurateConfig(near_dedup={"against": [first.version_id]}, read={"chunk_rows": chunk_rows}, steps=["near_dedup"])
+        v = ws.datasets.get(curate(ws, [batch], cfg).version_id)
+        rejects.append(v.rejects().collect().select("id", "reason", "duplicate_of").sort("id"))
+        if chunk_rows == 7:
+            assert max(heights) <= 7 and len(heights) > 8
+    assert rejects[0].height == 15 and set(rejects[0]["reason"]) == {"near_duplicate_of_existing"}
+    assert rejects[0].equals(rejects[1])

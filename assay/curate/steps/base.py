@@ -66,6 +66,21 @@ class CorpusInput:
         return pl.concat(list(self.keys.frames(columns)))
 
 
+def values_at(blocks: Blocks, rows: np.ndarray, column: str) -> Iterator[pl.Series]:
+    """The values of `column` at the sorted positions `rows` of the blocks, a block's share at a time
+    (blocks after the last position are not read)."""
+    if not len(rows):
+        return
+    start = 0
+    for frame in blocks.frames([column]):
+        lo, hi = np.searchsorted(rows, [start, start + frame.height])
+        if hi > lo:
+            yield frame.get_column(column).gather(rows[lo:hi] - start)
+        start += frame.height
+        if hi == len(rows):
+            return
+
+
 def ids_at(keys: Blocks, rows: np.ndarray, where: np.ndarray) -> pl.Series:
     """Per row k, the id of the row at position `rows[k]` of the key blocks where `where[k]`, else null.
 
@@ -73,12 +88,7 @@ def ids_at(keys: Blocks, rows: np.ndarray, where: np.ndarray) -> pl.Series:
     row's id: decisions name other rows (the row a duplicate copies) for a few rows only.
     """
     wanted = np.unique(rows[where])
-    found, start = [pl.Series(ID, [], dtype=pl.String)], 0
-    for frame in keys.frames([ID]):
-        lo, hi = np.searchsorted(wanted, [start, start + frame.height])
-        found.append(frame.get_column(ID).gather(wanted[lo:hi] - start))
-        start += frame.height
-    taken = pl.concat(found).gather(np.searchsorted(wanted, rows[where]))
+    taken = pl.concat([pl.Series(ID, [], dtype=pl.String), *values_at(keys, wanted, ID)]).gather(np.searchsorted(wanted, rows[where]))
     return pl.repeat(None, len(rows), dtype=pl.String, eager=True).scatter(np.flatnonzero(where), taken).alias(ID)
 
 

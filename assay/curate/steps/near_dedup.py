@@ -30,12 +30,14 @@ from assay.curate.steps.base import (
     StepContext,
     corpus_step,
     ids_at,
+    values_at,
 )
 from assay.errors import ConfigError
 from assay.schema import DUP_CLUSTER, ID, content_text
-from assay.store.blocks import Blocks, FrameBlocks
+from assay.store.blocks import Blocks, as_blocks
 
-EXISTING_KEY = "near_dedup.existing"  # StepContext.extra key: DataFrame(id, text) of versions to dedup against
+# StepContext.extra key: the rows to dedup against, as `id` and `text` (a DataFrame, or Blocks read a block at a time)
+EXISTING_KEY = "near_dedup.existing"
 
 
 class NearDedupConfig(MinHashConfig):
@@ -136,12 +138,12 @@ def _doc_keys(data: CorpusInput, *, materialize: bool = False) -> DocKeys:
 
 
 def _decide_all(data: CorpusInput, cfg: NearDedupConfig, ctx: StepContext) -> pl.DataFrame:
-    existing: pl.DataFrame | None = ctx.extra.get(EXISTING_KEY)
+    existing: pl.DataFrame | Blocks | None = ctx.extra.get(EXISTING_KEY)
     if data.keys.height == 0:
         return pl.DataFrame(schema=_EMPTY)
     score = data.frame(["_score"]).to_series().to_numpy() if "_score" in data.keys.schema else None
     if existing is not None and existing.height:
-        return _against(_doc_keys(data, materialize=True), score, existing, data, cfg)
+        return _against(_doc_keys(data, materialize=True), score, as_blocks(existing), data, cfg)
     d = near_duplicates_of_keys(
         _doc_keys(data), data.texts_of, cfg, score=score, scratch=data.scratch, backend=data.pair_graph
     )
@@ -153,21 +155,22 @@ def _decide_all(data: CorpusInput, cfg: NearDedupConfig, ctx: StepContext) -> pl
 
 
 def _against(
-    keys: DocKeys, score: np.ndarray | None, existing: pl.DataFrame, data: CorpusInput, cfg: NearDedupConfig
+    keys: DocKeys, score: np.ndarray | None, existing: Blocks, data: CorpusInput, cfg: NearDedupConfig
 ) -> pl.DataFrame:
-    old_texts = existing.get_column("text")
-    n_old = old_texts.len()
-    both = DocKeys.concat([doc_keys(old_texts, cfg), keys])
+    """Decisions against existing rows (`existing`: blocks of id and text, read a block at a time: their
+    keys are computed per block and only the texts of candidate rows are read again)."""
+    n_old = existing.height
+    both = DocKeys.concat([*(doc_keys(f.to_series(), cfg) for f in existing.frames(["text"])), keys])
 
     def texts(rows: np.ndarray) -> Iterator[pl.Series]:  # rows below n_old are existing ones
         cut = int(np.searchsorted(rows, n_old))
-        yield old_texts.gather(rows[:cut])
+        yield from values_at(existing, rows[:cut], "text")
         yield from data.texts_of(rows[cut:] - n_old)
 
     d = near_duplicates_against_keys(both, n_old, texts, cfg, score=score, scratch=data.scratch)
     of_old, of_new = d.get_column("duplicate_of_existing"), d.get_column("duplicate_of")
     has_old, has_new = of_old.is_not_null(), of_new.is_not_null()
-    old = ids_at(FrameBlocks(existing.select(ID)), of_old.fill_null(0).to_numpy(), has_old.to_numpy())
+    old = ids_at(existing, of_old.fill_null(0).to_numpy(), has_old.to_numpy())
     new = ids_at(data.keys, of_new.fill_null(0).to_numpy(), (has_new & ~has_old).to_numpy())
     return _decide(d.with_columns(
         rep_id=pl.coalesce(old, new),
