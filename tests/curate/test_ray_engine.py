@@ -66,6 +66,21 @@ def test_ray_run_writes_the_local_engines_version(cluster, tmp_path: Path, optio
     assert not staging_leftovers(ray_ws.layout)
 
 
+def test_dedup_against_a_version_writes_the_local_engines_version(cluster, tmp_path: Path) -> None:
+    from assay.curate.pipeline import curate
+
+    files = _corpus(tmp_path)
+    results = {}
+    for engine in ("local", "ray"):
+        ws, _ = Workspace.init(tmp_path / engine)
+        first = curate(ws, files[:1], CurateConfig.model_validate({"steps": ["normalize"]}))
+        cfg = CurateConfig.model_validate({"engine": engine, "read": {"chunk_rows": 7}, "near_dedup": {"against": [first.version_id]}})
+        results[engine] = curate(ws, files, cfg)
+    assert results["ray"].version_id == results["local"].version_id
+    removed = next(s for s in results["ray"].counts["steps"] if s["step"] == "near_dedup")["removed"]
+    assert removed.get("near_duplicate_of_existing", 0) > 0
+
+
 def test_the_band_shuffle_finds_the_local_candidate_pairs(cluster, tmp_path: Path) -> None:
     from assay.curate.ray_graph import RayBands
 
