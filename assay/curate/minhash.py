@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from assay.curate.minhash_lsh import BandReader, band_keys, candidate_pairs, components, lsh_params
+from assay.curate.minhash_lsh import BandReader, band_keys, candidate_pairs, lsh_params
 from assay.curate.minhash_signatures import signatures_of
 from assay.curate.minhash_texts import LocalGraph, PairGraph, PairTexts, TextsOf, gather_texts
 from assay.errors import ConfigError, InputError
@@ -198,24 +198,26 @@ def near_duplicates_against(
     old, fresh = _as_series(existing, "existing"), _as_series(new, "new")
     both = pl.concat([old, fresh])
     keys = DocKeys.concat([doc_keys(old, cfg), doc_keys(fresh, cfg)])
-    return near_duplicates_against_keys(keys, len(old), gather_texts(both), cfg, score=score)
+    return near_duplicates_against_keys(keys, len(old), LocalGraph(gather_texts(both)), cfg, score=score)
 
 
 def near_duplicates_against_keys(
-    keys: DocKeys, n_old: int, texts_of: TextsOf, cfg: MinHashConfig, *, score: np.ndarray | None = None, scratch: Path | None = None
+    keys: DocKeys, n_old: int, backend: PairGraph, cfg: MinHashConfig, *, score: np.ndarray | None = None
 ) -> pl.DataFrame:
-    """`near_duplicates_against` from the keys of existing rows followed by new ones (the first n_old)."""
+    """`near_duplicates_against` from the keys of existing rows followed by new ones (the first n_old);
+    `backend` measures pairs and joins clusters over the same rows."""
     _check_score(cfg, score, len(keys) - n_old)
-    graph = _near_duplicate_graph(keys, LocalGraph(texts_of, scratch), cfg, n_old=n_old)
+    graph = _near_duplicate_graph(keys, backend, cfg, n_old=n_old)
     try:
-        return _against_decisions(keys, n_old, graph, cfg, score)
+        return _against_decisions(keys, n_old, graph, backend.components(len(keys), graph.i, graph.j), cfg, score)
     finally:
         graph.texts.close()
 
 
-def _against_decisions(keys: DocKeys, n_old: int, graph: _Graph, cfg: MinHashConfig, score: np.ndarray | None) -> pl.DataFrame:
+def _against_decisions(
+    keys: DocKeys, n_old: int, graph: _Graph, label: np.ndarray, cfg: MinHashConfig, score: np.ndarray | None
+) -> pl.DataFrame:
     n_new = len(keys) - n_old
-    label = components(len(keys), graph.i, graph.j)
     target = _existing_targets(graph, label, n_old)[n_old:]
     kept = _kept_rows(label[n_old:], _slice_keys(keys, n_old), cfg, score)
     rows = np.arange(n_new)

@@ -23,6 +23,7 @@ from assay.curate.minhash_lsh import components, jaccard
 from assay.curate.minhash_signatures import Shingles, shingles_of
 from assay.curate.spill import spill_error
 from assay.store.arrowtext import utf8_buffers
+from assay.store.blocks import Blocks, values_at
 
 if TYPE_CHECKING:
     from assay.curate.minhash import MinHashConfig
@@ -54,6 +55,10 @@ class PairGraph(Protocol):
 
     def components(self, n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray: ...
 
+    def leading(self, texts: Blocks) -> PairGraph:
+        """The graph over `texts`' rows (blocks with a `text` column) followed by this one's rows."""
+        ...
+
 
 @dataclass(frozen=True)
 class LocalGraph:
@@ -68,6 +73,16 @@ class LocalGraph:
 
     def components(self, n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         return components(n, i, j)
+
+    def leading(self, texts: Blocks) -> LocalGraph:
+        n, after = texts.height, self.texts_of
+
+        def texts_of(rows: np.ndarray) -> Iterator[pl.Series]:  # rows are sorted: the leading ones first
+            cut = int(np.searchsorted(rows, n))
+            yield from values_at(texts, rows[:cut], "text")
+            yield from after(rows[cut:] - n)
+
+        return LocalGraph(texts_of, self.scratch)
 
 
 # Pairs whose shingles are held at once: shingles take ~1.4x their text, so verifying every candidate

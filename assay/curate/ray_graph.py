@@ -5,7 +5,8 @@ The driver holds per-row keys and the pair lists; texts stay in the blocks of Ra
 - **Band buckets** (`RayBands`): a shuffle of band columns, a task per band finding its buckets' pairs.
 - **Verification** (`RayGraph.pair_texts`): candidate pairs are cut into groups; a task per block
   sends each group the texts of its rows there (a shuffle), and a task per group measures its pairs.
-  No process reads every candidate's text.
+  No process reads every candidate's text. Dedup against existing versions puts their texts in the
+  object store first, a block at a time (`RayGraph.leading`), and they are shuffled the same way.
 - **Clusters** (`RayGraph.components`): large-star/small-star rounds over edge partitions
   (`minhash_lsh.star_components`), a task per partition and round.
 
@@ -15,7 +16,7 @@ Each stage runs the local engine's functions on its share (`bucket_pairs`, `meas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,12 +29,15 @@ from assay.curate.minhash_texts import VERIFY_BATCH, measure_pairs
 from assay.curate.ray_common import frame_of, get, ray_module
 from assay.curate.spill import Parts
 from assay.curate.steps.near_dedup import BandColumns
-from assay.schema import content_columns, content_text
+from assay.schema import TEXT, content_columns, content_text
+from assay.store.blocks import Blocks
 
 # Pairs measured by one task (in `VERIFY_BATCH`es): its texts are at most twice this many rows.
 PAIRS_PER_TASK = 4 * VERIFY_BATCH
 # Edges per partition of the cluster rounds: each task holds about this many edges (both directions).
 EDGES_PER_PART = 250_000
+# Leading rows' blocks hold their text as is (content_text of a lone `text` column is that column).
+_LEAD_SCHEMA = pl.Schema({TEXT: pl.String})
 
 
 class RayBands(BandColumns):
@@ -80,6 +84,15 @@ class RayGraph:
     blocks: Parts
     pairs_per_task: int = PAIRS_PER_TASK
     edges_per_part: int = EDGES_PER_PART
+    # Rows before the blocks' (existing versions' texts, a `text` column): object refs and heights.
+    lead: list[tuple[Any, int]] = field(default_factory=list)
+
+    def leading(self, texts: Blocks) -> RayGraph:
+        """The graph over `texts`' rows followed by the blocks' rows: the driver reads `texts` a block at
+        a time into Ray's object store, where the text shuffle reads them as it reads the blocks."""
+        ray = ray_module()
+        lead = [(ray.put(f.to_arrow()), f.height) for f in texts.frames(["text"]) if f.height]
+        return replace(self, lead=[*self.lead, *lead])
 
     def pair_texts(self, rows: np.ndarray, cfg: MinHashConfig) -> _RayPairTexts:
         return _RayPairTexts(self, cfg)  # each group of pairs gets its own rows' texts, so `rows` is not needed
@@ -117,17 +130,18 @@ class _RayPairTexts:
     def _send_texts(self, ray: Any, rows: list[np.ndarray]) -> list[list]:
         """Per block holding a wanted row: a task sending each group its texts there (refs, group order)."""
         parts = self.graph.blocks
-        columns = content_columns(parts.schema)
-        schema = pl.Schema({c: parts.schema[c] for c in columns})
+        content = pl.Schema({c: parts.schema[c] for c in content_columns(parts.schema)})
+        sources = [(ref, height, _LEAD_SCHEMA) for ref, height in self.graph.lead]
+        sources += [(e.ref, e.height, content) for e in parts.entries]
         gather = ray.remote(_block_texts)
-        bounds = np.cumsum([0, *parts.heights()])
+        bounds = np.cumsum([0, *(height for _, height, _ in sources)])
         sent = []
-        for k, entry in enumerate(parts.entries):
+        for k, (ref, _, schema) in enumerate(sources):
             cuts = [np.searchsorted(r, [bounds[k], bounds[k + 1]]) for r in rows]
             if all(lo == hi for lo, hi in cuts):
                 continue
             wanted = [r[lo:hi] - bounds[k] for r, (lo, hi) in zip(rows, cuts, strict=True)]
-            refs = gather.options(num_returns=len(rows)).remote(entry.ref, schema, wanted)
+            refs = gather.options(num_returns=len(rows)).remote(ref, schema, wanted)
             sent.append(refs if len(rows) > 1 else [refs])
         return sent
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
+import numpy as np
 import polars as pl
 
 
@@ -66,3 +67,18 @@ def align(df: pl.DataFrame, schema: pl.Schema, height: int | None = None) -> pl.
         return pl.DataFrame(schema=schema).clear(n=height or 0)
     missing = [pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in df.columns]
     return df.with_columns(missing).select(pl.col(c).cast(t) for c, t in schema.items())
+
+
+def values_at(blocks: Blocks, rows: np.ndarray, column: str) -> Iterator[pl.Series]:
+    """The values of `column` at the sorted positions `rows` of the blocks, a block's share at a time
+    (blocks after the last position are not read)."""
+    if not len(rows):
+        return
+    start = 0
+    for frame in blocks.frames([column]):
+        lo, hi = np.searchsorted(rows, [start, start + frame.height])
+        if hi > lo:
+            yield frame.get_column(column).gather(rows[lo:hi] - start)
+        start += frame.height
+        if hi == len(rows):
+            return

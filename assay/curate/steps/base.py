@@ -22,7 +22,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from assay.schema import ID, content_text
-from assay.store.blocks import Blocks, FrameBlocks
+from assay.store.blocks import Blocks, FrameBlocks, values_at
 
 if TYPE_CHECKING:
     from assay.curate.minhash_lsh import BandReader
@@ -64,21 +64,6 @@ class CorpusInput:
     def frame(self, columns: list[str] | None = None) -> pl.DataFrame:
         """The keys (or some of their columns) as one frame."""
         return pl.concat(list(self.keys.frames(columns)))
-
-
-def values_at(blocks: Blocks, rows: np.ndarray, column: str) -> Iterator[pl.Series]:
-    """The values of `column` at the sorted positions `rows` of the blocks, a block's share at a time
-    (blocks after the last position are not read)."""
-    if not len(rows):
-        return
-    start = 0
-    for frame in blocks.frames([column]):
-        lo, hi = np.searchsorted(rows, [start, start + frame.height])
-        if hi > lo:
-            yield frame.get_column(column).gather(rows[lo:hi] - start)
-        start += frame.height
-        if hi == len(rows):
-            return
 
 
 def ids_at(keys: Blocks, rows: np.ndarray, where: np.ndarray) -> pl.Series:

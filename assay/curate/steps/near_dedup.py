@@ -7,7 +7,6 @@ also be checked against existing versions (`against`), which the runner loads.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
@@ -21,6 +20,7 @@ from assay.curate.minhash import (
     near_duplicates_against_keys,
     near_duplicates_of_keys,
 )
+from assay.curate.minhash_texts import LocalGraph
 from assay.curate.steps.base import (
     DETAIL,
     DUPLICATE_OF,
@@ -30,7 +30,6 @@ from assay.curate.steps.base import (
     StepContext,
     corpus_step,
     ids_at,
-    values_at,
 )
 from assay.errors import ConfigError
 from assay.schema import DUP_CLUSTER, ID, content_text
@@ -158,16 +157,10 @@ def _against(
     keys: DocKeys, score: np.ndarray | None, existing: Blocks, data: CorpusInput, cfg: NearDedupConfig
 ) -> pl.DataFrame:
     """Decisions against existing rows (`existing`: blocks of id and text, read a block at a time: their
-    keys are computed per block and only the texts of candidate rows are read again)."""
-    n_old = existing.height
+    keys are computed per block, then only candidate rows' texts and ids are read again)."""
     both = DocKeys.concat([*(doc_keys(f.to_series(), cfg) for f in existing.frames(["text"])), keys])
-
-    def texts(rows: np.ndarray) -> Iterator[pl.Series]:  # rows below n_old are existing ones
-        cut = int(np.searchsorted(rows, n_old))
-        yield from values_at(existing, rows[:cut], "text")
-        yield from data.texts_of(rows[cut:] - n_old)
-
-    d = near_duplicates_against_keys(both, n_old, texts, cfg, score=score, scratch=data.scratch)
+    backend = (data.pair_graph or LocalGraph(data.texts_of, data.scratch)).leading(existing)
+    d = near_duplicates_against_keys(both, existing.height, backend, cfg, score=score)
     of_old, of_new = d.get_column("duplicate_of_existing"), d.get_column("duplicate_of")
     has_old, has_new = of_old.is_not_null(), of_new.is_not_null()
     old = ids_at(existing, of_old.fill_null(0).to_numpy(), has_old.to_numpy())
