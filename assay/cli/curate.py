@@ -82,6 +82,8 @@ def run(
         def progress(event: str, info: dict) -> None:
             if event == "read":
                 bar.update(task, description=f"reading {escape(info['source'])}: {info['rows']:,} rows, {info['quarantined']:,} quarantined")
+            elif event == "fetch":
+                bar.update(task, description=f"fetching {escape(info['url'])}")
             elif event == "write":
                 bar.update(task, description=f"writing the version ({info['rows']:,} rows)")
             else:

@@ -70,6 +70,8 @@ def read_inputs(files: list[InputFile], cfg: CurateConfig, spill: Spill, progres
     bad = 0
     for f in files:
         n = 0
+        if f.url is not None:
+            progress("fetch", {"source": f.source, "url": f.url})
         with fetched(f, spill.root) as (local, fingerprint):
             if fingerprint is not None:
                 fingerprints[f.source] = fingerprint

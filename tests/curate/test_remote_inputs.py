@@ -102,8 +102,11 @@ def test_files_are_fetched_one_at_a_time_as_they_are_read(tmp_path: Path, bucket
 
     monkeypatch.setattr(engine, "read_chunks", read_chunks)
     ws, _ = Workspace.init(tmp_path / "ws")
-    first = curate(ws, [f"{url}/{f.name}" for f in files])
+    events: list[tuple[str, dict]] = []
+    first = curate(ws, [f"{url}/{f.name}" for f in files], progress=lambda e, info: events.append((e, info)))
     assert [[p.name for p in h] for h in held] == [[f.name] for f in files]  # only the file being read
+    fetches = [info["url"] for e, info in events if e == "fetch"]
+    assert sorted(fetches) == sorted(f"memory://{url.removeprefix('memory://')}/{f.name}" for f in files)
     again = curate(ws, [f"{url}/{f.name}" for f in files])
     assert again.reused and again.version_id == first.version_id and len(held) == 2 * len(files)
     assert not any(ws.layout.tmp.iterdir())
