@@ -339,10 +339,10 @@ def head_node() -> Iterator[str]:
         yield address
 
 
-def _join_and_run(address: str, tmp_path: Path, files: list[Path]) -> str:
+def _join_and_run(address: str, tmp_path: Path, files: list[Path] | list[str], ws: str = "ray") -> str:
     """`assay curate run --engine ray` in a fresh process joined to the cluster at `address`: its version."""
     env = {**os.environ, "RAY_ADDRESS": address, "RAY_AUTH_MODE": "token"}
-    cmd = [sys.executable, "-m", "assay", "--workspace", str(tmp_path / "ray"), "curate", "run", *map(str, files),
+    cmd = [sys.executable, "-m", "assay", "--workspace", str(tmp_path / ws), "curate", "run", *map(str, files),
            "--engine", "ray", "--json"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -358,14 +358,20 @@ def test_a_run_joins_an_existing_cluster_by_address(head_node: str, tmp_path: Pa
 
 def test_a_cluster_of_two_nodes_writes_the_local_version(tmp_path: Path) -> None:
     """The README's multi-node recipe (a head, then `ray start --address` on another node), both nodes on
-    this machine: blocks move between the nodes' object stores, reads stay on the driver's node."""
+    this machine: blocks move between the nodes' object stores, local files are read on the driver's
+    node, files at URLs by read tasks on any node."""
+    from tests.curate.test_remote_inputs import http_server
+
     files = _corpus(tmp_path)
     cfg = {"read": {"chunk_rows": 7}}
     _, local = _run(tmp_path, "local", files, CurateConfig.model_validate(cfg))
-    Workspace.init(tmp_path / "ray")
-    (tmp_path / "ray" / "assay.toml").write_text("[curate.read]\nchunk_rows = 7\n")
-    with _ray_nodes(1) as address:
+    for ws in ("ray", "ray-urls"):
+        Workspace.init(tmp_path / ws)
+        (tmp_path / ws / "assay.toml").write_text("[curate.read]\nchunk_rows = 7\n")
+    with _ray_nodes(1) as address, http_server(tmp_path) as base:
         assert _join_and_run(address, tmp_path, files) == local.version_id
+        urls = [f"{base}/raw/{f.name}" for f in files]
+        assert _join_and_run(address, tmp_path, urls, "ray-urls") == local.version_id
 
 
 def test_without_an_address_a_run_starts_its_own_cluster(tmp_path: Path) -> None:
