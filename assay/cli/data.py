@@ -61,26 +61,34 @@ def show(
     out.print(f"files: {escape(v.path)}")
 
 
-@app.command("export", epilog="Example: assay data export train-v1 --format jsonl --out train.jsonl")
+@app.command("export", epilog="Examples: assay data export train-v1 --format jsonl --out train.jsonl\n\n"
+             "assay data export train-v1 --part all --out s3://bucket/versions/train-v1/")
 @handle_errors
 def export(
     ref: Annotated[str, typer.Argument(help="Version id, unique id prefix, or tag.")],
-    out_path: Annotated[str, typer.Option("--out", "-o", help="File to write (replaced atomically), or an fsspec URL (s3://bucket/train.jsonl; uploaded once written and checked).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or parquet.")] = "jsonl",
-    part: Annotated[str, typer.Option("--part", help="data (kept rows), rejects, or quarantine.")] = "data",
+    out_path: Annotated[str, typer.Option("--out", "-o", help="File to write (replaced atomically), or an fsspec URL (s3://bucket/train.jsonl; uploaded once written and checked); a folder or URL prefix with --part all.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or parquet (--part all: always parquet).")] = "jsonl",
+    part: Annotated[str, typer.Option("--part", help="data (kept rows), rejects, quarantine, or all (the whole version: its Parquet files, then its manifest).")] = "data",
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a version's rows (or its rejects or quarantine) to JSONL or Parquet, on disk or in an object store."""
-    from assay.store.export import export_version
+    """Write a version's rows (or its rejects or quarantine) to JSONL or Parquet, or the whole version,
+    on disk or in an object store."""
+    from assay.store.export import export_all, export_version
 
     ws = open_workspace(workspace)
     v = ws.datasets.get(ref)
-    rows = export_version(v, out_path, fmt=fmt, part=part, staging=ws.layout.tmp)
-    if as_json:
-        emit_json({"ok": True, "version": v.id, "part": part, "format": fmt, "rows": rows, "out": str(out_path)})
+    if part == "all":
+        rows = export_all(v, out_path, staging=ws.layout.tmp)
+        fmt = "parquet"
     else:
-        out.print(f"wrote {rows:,} {part} rows of {v.id} to {escape(out_path)}")
+        rows = {part: export_version(v, out_path, fmt=fmt, part=part, staging=ws.layout.tmp)}
+    if as_json:
+        emit_json({"ok": True, "version": v.id, "part": part, "format": fmt,
+                   "rows": rows[part] if part != "all" else rows, "out": str(out_path)})
+    else:
+        for name, n in rows.items():
+            out.print(f"wrote {n:,} {name} rows of {v.id} to {escape(out_path)}")
 
 
 @app.command("tag", epilog="Example: assay data tag ds-1a2b3c4d5e6f train-v1")

@@ -1,9 +1,12 @@
-"""Exporting a version's rows to JSONL or Parquet, at a local path or an object-store URL.
+"""Exporting a version's rows to JSONL or Parquet, or the whole version, at a local path or an
+object-store URL.
 
 Rows go from the version's Parquet file to the output a batch at a time (a Parquet export is a copy
-of the file), so a version larger than memory exports. The written file is checked for the part's row count before it is published: a local file is renamed
-into place; for a URL, the checked file is uploaded in one put, which object stores make visible
-whole or not at all.
+of the file), so a version larger than memory exports. The written file is checked for the part's
+row count before it is published: a local file is renamed into place; for a URL, the checked file
+is uploaded in one put, which object stores make visible whole or not at all. A whole version is its
+Parquet files, then its manifest last, so a reader that finds the manifest finds every file it
+lists, byte for byte (the manifest's hashes check them).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from assay.errors import ConfigError, StorageError, storage_error
 from assay.store.atomic import atomic_path
 from assay.store.datasets import DATA, QUARANTINE, REJECTS, DatasetVersion
 from assay.store.urls import filesystem, is_url
+from assay.store.versions import MANIFEST
 
 FORMATS = ("jsonl", "parquet")
 PARTS = {"data": DATA, "rejects": REJECTS, "quarantine": QUARANTINE}
@@ -52,6 +56,24 @@ def export_version(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return rows
+
+
+def export_all(version: DatasetVersion, out: str | Path, *, staging: Path | None = None) -> dict[str, int]:
+    """Write the whole version (its Parquet files, then its manifest) into the folder or URL prefix
+    `out`; returns the rows written per part."""
+    rows = {part: export_version(version, _join(out, file), fmt="parquet", part=part, staging=staging)
+            for part, file in PARTS.items()}
+    target = _join(out, MANIFEST)
+    if is_url(target):
+        _upload(version.path / MANIFEST, str(target))
+    else:
+        with atomic_path(Path(target)) as tmp:
+            shutil.copyfile(version.path / MANIFEST, tmp)
+    return rows
+
+
+def _join(out: str | Path, name: str) -> str | Path:
+    return f"{str(out).rstrip('/')}/{name}" if is_url(out) else Path(out) / name
 
 
 def _write_checked(source: Path, path: Path, fmt: str, rows: int, out: str) -> None:

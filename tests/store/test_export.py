@@ -103,3 +103,30 @@ def test_a_full_disk_and_a_failed_upload_are_clear_errors(ws, tmp_path: Path, bu
     with pytest.raises(StorageError, match=f"cannot write memory://{root}/out.jsonl: permission denied"):
         export_version(v, f"memory://{root}/out.jsonl", staging=ws.layout.tmp)
     assert not fs.exists(f"{root}/out.jsonl") and not any(ws.layout.tmp.iterdir())
+
+
+def test_a_whole_version_exports_byte_for_byte_with_its_manifest_last(ws, tmp_path: Path, bucket, monkeypatch) -> None:
+    from assay.store.versions import verify_dir
+
+    v = _version(ws)
+    fs, root = bucket
+    order: list[str] = []
+    real = type(fs).put_file
+
+    def put_file(self, lpath, rpath, **kw):
+        order.append(rpath.rsplit("/", 1)[-1])
+        return real(self, lpath, rpath, **kw)
+
+    monkeypatch.setattr(type(fs), "put_file", put_file)
+    result = CliRunner().invoke(app, ["data", "export", v.id, "--part", "all", "--out", f"memory://{root}/{v.id}/",
+                                      "-w", str(ws.root), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"] == {"data": 2_000, "rejects": 0, "quarantine": 0}
+    assert order[-1] == "manifest.json" and sorted(order[:-1]) == ["data.parquet", "quarantine.parquet", "rejects.parquet"]
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in order:
+        (copy / name).write_bytes(fs.cat_file(f"{root}/{v.id}/{name}"))
+    assert verify_dir(copy) == []  # every file matches the manifest's hash
+    local = export.export_all(v, tmp_path / "local")
+    assert local["data"] == 2_000 and verify_dir(tmp_path / "local") == []
