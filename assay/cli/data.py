@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from assay.cli.common import JsonOpt, WorkspaceOpt, emit_json, escape, handle_errors, open_workspace, out
+from assay.errors import ConfigError
 
 app = typer.Typer(help="Inspect, compare, tag and export dataset versions.", no_args_is_help=True)
 
@@ -66,8 +67,8 @@ def show(
 @handle_errors
 def export(
     ref: Annotated[str, typer.Argument(help="Version id, unique id prefix, or tag.")],
-    out_path: Annotated[str, typer.Option("--out", "-o", help="File to write (replaced atomically), or an fsspec URL (s3://bucket/train.jsonl; uploaded once written and checked); a folder or URL prefix with --part all.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl or parquet (--part all: always parquet).")] = "jsonl",
+    out_path: Annotated[str, typer.Option("--out", "-o", help="File to write (replaced atomically), or an fsspec URL (s3://bucket/train.jsonl; uploaded in one put once written); a folder or URL prefix with --part all.")],
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help="jsonl (the default) or parquet; --part all is always parquet.")] = None,
     part: Annotated[str, typer.Option("--part", help="data (kept rows), rejects, quarantine, or all (the whole version: its Parquet files, then its manifest).")] = "data",
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
@@ -76,12 +77,14 @@ def export(
     on disk or in an object store."""
     from assay.store.export import export_all, export_version
 
+    if part == "all" and fmt not in (None, "parquet"):
+        raise ConfigError(f"--part all exports the version's Parquet files, not {fmt}", hint="drop --format, or export one part as JSONL")
     ws = open_workspace(workspace)
     v = ws.datasets.get(ref)
     if part == "all":
-        rows = export_all(v, out_path, staging=ws.layout.tmp)
-        fmt = "parquet"
+        fmt, rows = "parquet", export_all(v, out_path, staging=ws.layout.tmp)
     else:
+        fmt = fmt or "jsonl"
         rows = {part: export_version(v, out_path, fmt=fmt, part=part, staging=ws.layout.tmp)}
     if as_json:
         emit_json({"ok": True, "version": v.id, "part": part, "format": fmt,

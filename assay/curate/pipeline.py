@@ -26,6 +26,7 @@ from assay.curate.steps.decontaminate import EVALS_KEY
 from assay.curate.steps.near_dedup import EXISTING_KEY
 from assay.schema import ID, REJECT_SCHEMA, content_columns, content_text
 from assay.store.atomic import new_staging_dir
+from assay.store.blocks import parquet_slices
 from assay.store.datasets import DATA, WriteResult
 from assay.store.digest import json_digest
 from assay.store.urls import is_url
@@ -195,12 +196,9 @@ class VersionTexts:
 
     def frames(self, columns: Sequence[str] | None = None) -> Iterator[pl.DataFrame]:
         wanted = list(columns or self.schema.names())
-        for file, height in zip(self.files, self.heights, strict=True):
-            scan = pl.scan_parquet(file)
-            text = content_text(content_columns(scan.collect_schema())).alias("text")
-            exprs = [pl.col(ID) if c == ID else text for c in wanted]
-            for start in range(0, height, self.rows_per_block):
-                yield scan.slice(start, self.rows_per_block).select(exprs).collect()
+        for file in self.files:
+            text = content_text(content_columns(pl.read_parquet_schema(file))).alias("text")
+            yield from parquet_slices(file, self.rows_per_block, [pl.col(ID) if c == ID else text for c in wanted])
 
 
 def recipe_key(fingerprints: list[dict], cfg: CurateConfig, references: dict | None = None) -> str:

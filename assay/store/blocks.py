@@ -7,10 +7,12 @@ bounded memory; a plain DataFrame is one block (`FrameBlocks`).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
 
 class Blocks(Protocol):
@@ -82,3 +84,12 @@ def values_at(blocks: Blocks, rows: np.ndarray, column: str) -> Iterator[pl.Seri
         start += frame.height
         if hi == len(rows):
             return
+
+
+def parquet_slices(path: Path, rows_per_slice: int, exprs: Sequence[pl.Expr] | None = None) -> Iterator[pl.DataFrame]:
+    """A Parquet file a slice of rows at a time (`exprs` selected from each): a slice of a scan decodes
+    only the pages it needs, so memory stays that of one slice whatever the file's size."""
+    scan = pl.scan_parquet(path)
+    for start in range(0, pq.ParquetFile(path).metadata.num_rows, rows_per_slice):
+        part = scan.slice(start, rows_per_slice)
+        yield (part if exprs is None else part.select(exprs)).collect()

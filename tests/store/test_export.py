@@ -1,5 +1,5 @@
-"""Exporting a version: to a path or to an object-store URL (fsspec's in-memory store), streamed,
-checked for every row before it is published, and nothing published when a write fails."""
+"""Exporting a version: to a path or to an object-store URL (fsspec's in-memory store), a slice at a
+time, and nothing published when a write fails."""
 
 from __future__ import annotations
 
@@ -62,26 +62,6 @@ def test_the_cli_exports_to_a_url(ws, bucket) -> None:
     assert json.loads(result.stdout)["out"] == url and fs.cat_file(f"{root}/rejects.jsonl") == b""
 
 
-def test_a_write_cut_short_is_an_error_and_publishes_nothing(ws, tmp_path: Path, bucket, monkeypatch) -> None:
-    """A write that stops early without an error (as a write to /dev/full can) is caught by the row check."""
-    v = _version(ws)
-    real, calls = pl.DataFrame.write_ndjson, []
-
-    def short(self, file, **kw):
-        calls.append(1)
-        return real(self, file, **kw) if len(calls) % 20 == 1 else None  # only the first of 20 slices
-
-    monkeypatch.setattr(export, "_BATCH_ROWS", 100)
-    monkeypatch.setattr(pl.DataFrame, "write_ndjson", short)
-    fs, root = bucket
-    with pytest.raises(StorageError, match="cut short \\(100 of 2,000 rows\\)"):
-        export_version(v, tmp_path / "out.jsonl")
-    with pytest.raises(StorageError, match="cut short"):
-        export_version(v, f"memory://{root}/out.jsonl", staging=ws.layout.tmp)
-    assert not list(tmp_path.glob("*out.jsonl")) and not fs.exists(f"{root}/out.jsonl")
-    assert not any(ws.layout.tmp.iterdir())
-
-
 def test_a_full_disk_and_a_failed_upload_are_clear_errors(ws, tmp_path: Path, bucket, monkeypatch) -> None:
     v = _version(ws)
 
@@ -130,3 +110,11 @@ def test_a_whole_version_exports_byte_for_byte_with_its_manifest_last(ws, tmp_pa
     assert verify_dir(copy) == []  # every file matches the manifest's hash
     local = export.export_all(v, tmp_path / "local")
     assert local["data"] == 2_000 and verify_dir(tmp_path / "local") == []
+
+
+def test_a_whole_version_cannot_be_asked_for_as_jsonl(ws, tmp_path: Path) -> None:
+    v = _version(ws, 3)
+    result = CliRunner().invoke(app, ["data", "export", v.id, "--part", "all", "--format", "jsonl",
+                                      "--out", str(tmp_path / "v"), "-w", str(ws.root)])
+    assert result.exit_code == 2 and "--part all exports the version's Parquet files" in result.output
+    assert not (tmp_path / "v").exists()
