@@ -38,7 +38,6 @@ def gather_texts(texts: pl.Series) -> TextsOf:
     return lambda rows: iter([texts.gather(rows)])
 
 
-
 class PairTexts(Protocol):
     """The texts of candidate rows, ready to measure pairs of them."""
 

@@ -161,6 +161,9 @@ def _read_file(f: InputFile, cfg: CurateConfig) -> Iterator[Any]:
             yield _to_arrow(block)
 
 
+_SPREAD = {"scheduling_strategy": "SPREAD"}
+
+
 def read_inputs(files: list[InputFile], cfg: CurateConfig, spill: Spill, progress: Progress) -> Ingested:
     """`engine.read_inputs` with one Ray task per file; blocks stay in Ray. A local file is read on
     the driver's node (where its path is), a remote one on any node."""
@@ -187,9 +190,6 @@ def read_inputs(files: list[InputFile], cfg: CurateConfig, spill: Spill, progres
             n, bad = n + info["height"], bad + info["quarantine"].height
             progress("read", {"source": f.source, "rows": n, "quarantined": bad})
     return ingested(rows, quarantine, keys, fingerprints)
-
-
-_SPREAD = {"scheduling_strategy": "SPREAD"}
 
 
 def _here(ray: Any) -> dict:

@@ -5,8 +5,8 @@ The driver holds per-row keys and the pair lists; texts stay in the blocks of Ra
 - **Band buckets** (`RayBands`): a shuffle of band columns, a task per band finding its buckets' pairs.
 - **Verification** (`RayGraph.pair_texts`): candidate pairs are cut into groups; a task per block
   sends each group the texts of its rows there (a shuffle), and a task per group measures its pairs.
-  No process reads every candidate's text. Dedup against existing versions puts their texts in the
-  object store first, a block at a time (`RayGraph.leading`), and they are shuffled the same way.
+  No process reads every candidate's text. Dedup against existing versions reads their texts on the
+  driver a block at a time (`RayGraph.leading`) and shuffles the blocks holding candidates the same way.
 - **Clusters** (`RayGraph.components`): large-star/small-star rounds over edge partitions
   (`minhash_lsh.star_components`), a task per partition and round.
 
@@ -16,7 +16,8 @@ Each stage runs the local engine's functions on its share (`bucket_pairs`, `meas
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -84,15 +85,13 @@ class RayGraph:
     blocks: Parts
     pairs_per_task: int = PAIRS_PER_TASK
     edges_per_part: int = EDGES_PER_PART
-    # Rows before the blocks' (existing versions' texts, a `text` column): object refs and heights.
-    lead: list[tuple[Any, int]] = field(default_factory=list)
+    # Rows before the blocks' (existing versions' texts: blocks with a `text` column, on the driver).
+    lead: Blocks | None = None
 
     def leading(self, texts: Blocks) -> RayGraph:
-        """The graph over `texts`' rows followed by the blocks' rows: the driver reads `texts` a block at
-        a time into Ray's object store, where the text shuffle reads them as it reads the blocks."""
-        ray = ray_module()
-        lead = [(ray.put(f.to_arrow()), f.height) for f in texts.frames(["text"]) if f.height]
-        return replace(self, lead=[*self.lead, *lead])
+        """The graph over `texts`' rows followed by the blocks' rows: when pairs are measured, the driver
+        reads `texts` a block at a time and hands the text shuffle the blocks that hold candidates."""
+        return replace(self, lead=texts)
 
     def pair_texts(self, rows: np.ndarray, cfg: MinHashConfig) -> _RayPairTexts:
         return _RayPairTexts(self, cfg)  # each group of pairs gets its own rows' texts, so `rows` is not needed
@@ -129,21 +128,27 @@ class _RayPairTexts:
 
     def _send_texts(self, ray: Any, rows: list[np.ndarray]) -> list[list]:
         """Per block holding a wanted row: a task sending each group its texts there (refs, group order)."""
+        gather = ray.remote(_block_texts)
+        sent, start = [], 0
+        for height, schema, block in self._sources():
+            cuts = [np.searchsorted(r, [start, start + height]) for r in rows]
+            wanted = [r[lo:hi] - start for r, (lo, hi) in zip(rows, cuts, strict=True)]
+            start += height
+            if any(len(w) for w in wanted):
+                refs = gather.options(num_returns=len(rows)).remote(block(), schema, wanted)
+                sent.append(refs if len(rows) > 1 else [refs])
+        return sent
+
+    def _sources(self) -> Iterator[tuple[int, pl.Schema, Callable[[], Any]]]:
+        """Every block of rows in order, leading ones first: its height, its content schema, and how to
+        get it (a leading block is put in the object store only when it holds a candidate)."""
+        if self.graph.lead is not None:
+            for frame in self.graph.lead.frames([TEXT]):
+                yield frame.height, _LEAD_SCHEMA, lambda frame=frame: frame.to_arrow()
         parts = self.graph.blocks
         content = pl.Schema({c: parts.schema[c] for c in content_columns(parts.schema)})
-        sources = [(ref, height, _LEAD_SCHEMA) for ref, height in self.graph.lead]
-        sources += [(e.ref, e.height, content) for e in parts.entries]
-        gather = ray.remote(_block_texts)
-        bounds = np.cumsum([0, *(height for _, height, _ in sources)])
-        sent = []
-        for k, (ref, _, schema) in enumerate(sources):
-            cuts = [np.searchsorted(r, [bounds[k], bounds[k + 1]]) for r in rows]
-            if all(lo == hi for lo, hi in cuts):
-                continue
-            wanted = [r[lo:hi] - bounds[k] for r, (lo, hi) in zip(rows, cuts, strict=True)]
-            refs = gather.options(num_returns=len(rows)).remote(ref, schema, wanted)
-            sent.append(refs if len(rows) > 1 else [refs])
-        return sent
+        for entry in parts.entries:
+            yield entry.height, content, lambda entry=entry: entry.ref
 
     def close(self) -> None:
         pass  # the texts live in the tasks that measured them

@@ -87,7 +87,7 @@ def _list(url: str, into: Path) -> list[tuple[str, Path | None]]:
             full = fs.unstrip_protocol(match)
             if fs.isdir(match):
                 found.append((full, _copy_folder(fs, match, into)))
-            elif not pattern or format_of(Path(PurePosixPath(match).name)):
+            elif not pattern or format_of(Path(match)):
                 found.append((full, None))
         if not found:
             raise InputError(f"{url} matches no supported files", hint=f"supported extensions: {supported_list()}")
