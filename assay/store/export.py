@@ -21,7 +21,7 @@ from assay.errors import ConfigError, StorageError, storage_error
 from assay.store.atomic import atomic_path
 from assay.store.blocks import parquet_slices
 from assay.store.datasets import DATA, QUARANTINE, REJECTS, DatasetVersion
-from assay.store.urls import filesystem, is_url
+from assay.store.urls import filesystem, is_url, store_errors
 from assay.store.versions import MANIFEST
 
 FORMATS = ("jsonl", "parquet")
@@ -93,12 +93,8 @@ def _write(source: Path, path: Path, fmt: str) -> None:
 
 def _upload(local: Path, url: str) -> None:
     fs, path = filesystem(url)
-    try:
+    with store_errors(url, "write", StorageError):
         parent = path.rsplit("/", 1)[0] if "/" in path else ""
         if parent:
             fs.makedirs(parent, exist_ok=True)
         fs.put_file(str(local), path)
-    except PermissionError as exc:
-        raise StorageError(f"cannot write {url}: permission denied", hint="check your credentials for that store") from exc
-    except OSError as exc:
-        raise StorageError(f"cannot write {url}: {exc}", hint="check the URL, the network and your credentials") from exc

@@ -3,10 +3,12 @@ a URL from a path, and the file system that serves one, with a clear error namin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from assay.errors import MissingDependencyError
+from assay.errors import AssayError, MissingDependencyError
 
 # fsspec file systems that live in their own package, by protocol
 _PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs"}
@@ -33,4 +35,31 @@ def filesystem(url: str) -> tuple[Any, str]:
             f"cannot open {url}: {exc}",
             hint=f"pip install {package} (fsspec's {protocol}:// file system)" if package else
             f"install the fsspec file system for {protocol}://",
+        ) from exc
+
+
+@contextmanager
+def store_errors(url: str, verb: str, error: type[AssayError]) -> Iterator[None]:
+    """A store's failures while it `verb`s `url` as `error`s that name the URL and the fix.
+
+    Besides OSError (what fsspec raises for a missing object or a refused request), a store's own
+    library raises its own types: botocore's EndpointConnectionError for an unreachable endpoint,
+    NoCredentialsError, aiohttp's ClientError, google-auth's errors. Those become `error` too; a
+    built-in error that is not an OSError (a TypeError, say) is a bug and keeps its traceback.
+    """
+    try:
+        yield
+    except AssayError:
+        raise
+    except FileNotFoundError as exc:
+        what = f"{url} does not exist" if verb == "read" else f"cannot {verb} {url}: {exc}"
+        raise error(what, hint="check the URL (its bucket or container too) and your credentials for that store") from exc
+    except PermissionError as exc:
+        raise error(f"cannot {verb} {url}: permission denied", hint="check your credentials for that store") from exc
+    except Exception as exc:
+        if not isinstance(exc, OSError) and type(exc).__module__ == "builtins":
+            raise
+        raise error(
+            f"cannot {verb} {url}: {type(exc).__name__}: {exc}",
+            hint="check the URL, that the store is reachable (its endpoint, the network) and your credentials",
         ) from exc

@@ -24,7 +24,7 @@ from typing import Any
 from assay.curate.readers.fingerprint import file_fingerprint
 from assay.curate.readers.formats import InputFile, format_of, supported_list
 from assay.errors import InputError
-from assay.store.urls import filesystem, is_url
+from assay.store.urls import filesystem, is_url, store_errors
 
 
 def list_remote(inputs: Sequence[str | Path], folder: Path) -> tuple[list[str | Path], dict[str, str]]:
@@ -64,7 +64,7 @@ def fetched(f: InputFile, folder: Path | None = None) -> Iterator[tuple[InputFil
     try:
         local = into / f.path.name
         fs, path = filesystem(f.url)
-        with _errors(f.url):
+        with store_errors(f.url, "read", InputError):
             fs.get(path, str(local))
         copy = replace(f, path=local, url=None)
         yield copy, {**file_fingerprint(copy), "path": f.url}
@@ -75,7 +75,7 @@ def fetched(f: InputFile, folder: Path | None = None) -> Iterator[tuple[InputFil
 def _list(url: str, into: Path) -> list[tuple[str, Path | None]]:
     """(URL, None) for each file a URL names, (URL, local copy under `into`) for each folder."""
     fs, path = filesystem(url)
-    with _errors(url):
+    with store_errors(url, "read", InputError):
         pattern = globlib.has_magic(path)
         matches = sorted(fs.glob(path)) if pattern else [path]
         if not matches:
@@ -100,16 +100,3 @@ def _copy_folder(fs: Any, path: str, into: Path) -> Path:
     local.parent.mkdir(parents=True, exist_ok=True)
     fs.get(path, str(local), recursive=True)
     return local
-
-
-@contextmanager
-def _errors(url: str) -> Iterator[None]:
-    """A store's failures as input errors that name the URL."""
-    try:
-        yield
-    except FileNotFoundError as exc:
-        raise InputError(f"{url} does not exist", hint="check the URL and your credentials for that store") from exc
-    except PermissionError as exc:
-        raise InputError(f"cannot read {url}: permission denied", hint="check your credentials for that store") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read {url}: {exc}", hint="check the URL, the network and your credentials") from exc
