@@ -14,6 +14,7 @@ near-duplicates), so the generator itself needs no more memory at 10M than at 1M
     .venv/bin/python bench/curate.py --sizes 10000 100000
     .venv/bin/python bench/curate.py --sizes 1000000 --baseline 8256357   # the same sizes with an older commit too
     .venv/bin/python bench/curate.py --sizes 100000 --steps near_dedup --datasketch  # the runner's own overhead
+    .venv/bin/python bench/curate.py --sizes 100000 --steps near_dedup --step-alone --repeat 3  # ... against the step alone
     .venv/bin/python bench/curate.py --sizes 100000 --steps near_dedup --baseline cdd729b --repeat 3  # noisy machine
     .venv/bin/python bench/curate.py --sizes 10000000 --keep /tmp/corpus  # keep (and reuse) the corpus files
     .venv/bin/python bench/curate.py --sizes 100000 1000000 --engine ray  # the Ray engine beside the local one
@@ -105,6 +106,19 @@ def datasketch_run(data: Path, workdir: Path) -> dict:
     return {"wall_s": wall, "cpu_s": cpu, "peak_rss_gb": rss / 1024}
 
 
+def step_alone_run(data: Path, workdir: Path) -> dict:
+    """`near_duplicates` alone on the same texts, in its own process (bench/dedup.py's assay child):
+    interpreter start, imports, reading the texts from Parquet, the MinHash LSH step, writing its
+    clusters. What the whole `assay curate run` adds to the step is the runner's overhead."""
+    texts = workdir / f"{data.stem}-texts.parquet"
+    if not texts.exists():
+        import polars as pl
+
+        pl.read_ndjson(data).select("text").write_parquet(texts)
+    wall, cpu, rss = timed_child("assay", str(texts), str(workdir / "step.parquet"))
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_gb": rss / 1024}
+
+
 def report(label: str, n: int, r: dict, base: float) -> None:
     per_doc = r["wall_s"] / n
     steps = ", ".join(f"{s['step']} {s['seconds']:.1f}s" for s in r["counts"]["steps"])
@@ -120,6 +134,8 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REF", help="also run this git commit's engine on every size, right after ours")
     parser.add_argument("--steps", nargs="+", help="run only these steps (e.g. near_dedup)")
     parser.add_argument("--datasketch", action="store_true", help="also time the plain datasketch loop on each corpus")
+    parser.add_argument("--step-alone", action="store_true", help="also time the near_dedup step alone on each corpus "
+                        "(after each run of ours), and print the whole process's rate as a share of the step's")
     parser.add_argument("--keep", type=Path, help="write the corpora here and reuse them on later runs")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size (alternating with the baseline); "
                         "comparisons use each side's fastest run")
@@ -137,12 +153,16 @@ def main() -> None:
             data = folder / f"docs-{n}-seed{args.seed}.jsonl"
             if not data.exists():
                 write_corpus(n, data, args.seed)
-            ours, theirs = [], []
+            ours, theirs, alone = [], [], []
             for _ in range(args.repeat):  # ours and the baseline alternate, so both see the same load
                 print(f"{'':>10} load {os.getloadavg()[0]:.2f}")
                 ours.append(run_once(data, root, steps=args.steps))
                 base_rate = base_rate or ours[-1]["wall_s"] / n
                 report("this", n, ours[-1], base_rate)
+                if args.step_alone:
+                    alone.append(step_alone_run(data, root))
+                    print(f"{'step alone':>10} {n:>11,} {alone[-1]['wall_s']:>8.1f} {n / alone[-1]['wall_s']:>9,.0f} "
+                          f"{alone[-1]['cpu_s']:>8.1f} {alone[-1]['peak_rss_gb']:>12.2f}  (near_duplicates on the same texts)")
                 if tree is not None:
                     theirs.append(run_once(data, root, tree, steps=args.steps))
                     report(args.baseline[:10], n, theirs[-1], base_rate)
@@ -153,6 +173,10 @@ def main() -> None:
                 print(f"{'':>10} this / {args.baseline[:10]} ({best}{n / r['wall_s']:,.0f} vs {n / b['wall_s']:,.0f} docs/s): "
                       f"time {r['wall_s'] / b['wall_s']:.2f}x, peak RSS {r['peak_rss_gb'] / b['peak_rss_gb']:.2f}x, "
                       f"same version: {all(x['version'] == b['version'] for x in ours + theirs)}")
+            if alone:
+                a = min(alone, key=lambda x: x["wall_s"])
+                print(f"{'':>10} whole process / step alone (best runs): {n / r['wall_s']:,.0f} / {n / a['wall_s']:,.0f} "
+                      f"docs/s = {a['wall_s'] / r['wall_s']:.2f} of the step's rate")
             if args.engine:
                 e = run_once(data, root, steps=args.steps, engine=args.engine)
                 report(args.engine, n, e, base_rate)
