@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from assay.errors import AssayError, MissingDependencyError
+from assay.errors import AssayError, MissingDependencyError, storage_error
 
 # fsspec file systems that live in their own package, by protocol
 _PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs"}
@@ -45,7 +45,8 @@ def store_errors(url: str, verb: str, error: type[AssayError]) -> Iterator[None]
     Besides OSError (what fsspec raises for a missing object or a refused request), a store's own
     library raises its own types: botocore's EndpointConnectionError for an unreachable endpoint,
     NoCredentialsError, aiohttp's ClientError, google-auth's errors. Those become `error` too; a
-    built-in error that is not an OSError (a TypeError, say) is a bug and keeps its traceback.
+    full local disk is a StorageError; a built-in error that is not an OSError (a TypeError, say) is
+    a bug and keeps its traceback.
     """
     try:
         yield
@@ -57,6 +58,8 @@ def store_errors(url: str, verb: str, error: type[AssayError]) -> Iterator[None]
     except PermissionError as exc:
         raise error(f"cannot {verb} {url}: permission denied", hint="check your credentials for that store") from exc
     except Exception as exc:
+        if isinstance(exc, OSError) and (full := storage_error(exc)):
+            raise full from exc  # the local disk filled (a fetched copy, a staged upload)
         if not isinstance(exc, OSError) and type(exc).__module__ == "builtins":
             raise
         raise error(
