@@ -98,5 +98,6 @@ def _show_demo(result: dict) -> None:
             out.print(f"      report: {escape(ev['path'])}/report.html")
     argilla = result["argilla"]
     out.print(f"review UI: {escape(argilla['url'])}  sign in as {escape(argilla['username'])} / {escape(argilla['password'])}")
+    out.print(f"  (the server keeps running for that login; stop it with: assay --workspace {escape(result['workspace'])} label stop)")
     out.print(f"reviews were given by SIMULATED reviewers: {escape(', '.join(result['reviewers']))}")
     out.print(f"batch summary: {escape(result['summary'])}   rerun: assay batch run {escape(result['batch'])}")
