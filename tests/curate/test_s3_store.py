@@ -101,7 +101,7 @@ def test_a_version_exported_to_a_bucket_verifies_and_reads_back(uploaded, tmp_pa
     assert not any(ws.layout.tmp.iterdir())
 
 
-def _unreachable_env(endpoint: str) -> dict[str, str]:
+def _unreachable_env() -> dict[str, str]:
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -112,7 +112,7 @@ def test_an_unreachable_store_is_a_clear_error_not_a_traceback(uploaded, tmp_pat
     """The store's own exception types (botocore's, not OSError) are named with the URL and the fix."""
     _, prefix = uploaded
     Workspace.init(tmp_path / "ws")
-    env = _unreachable_env(prefix)
+    env = _unreachable_env()
     cmd = [sys.executable, "-m", "assay", "--workspace", str(tmp_path / "ws")]
     read = subprocess.run([*cmd, "curate", "run", f"{prefix}/*"], env=env, capture_output=True, text=True, timeout=120)
     assert read.returncode == 2, read.stderr[-2000:]
@@ -125,7 +125,7 @@ def test_store_errors_keep_their_kind_for_reads_and_writes(uploaded, tmp_path: P
     _, prefix = uploaded
     ws, _ = Workspace.init(tmp_path / "ws")
     version = ws.datasets.get(curate(ws, [f"{prefix}/*"]).version_id)
-    for key, value in _unreachable_env(prefix).items():
+    for key, value in _unreachable_env().items():
         monkeypatch.setenv(key, value)
     s3fs.S3FileSystem.clear_instance_cache()
     try:
@@ -139,17 +139,24 @@ def test_store_errors_keep_their_kind_for_reads_and_writes(uploaded, tmp_path: P
 
 
 @pytest.mark.slow
-def test_the_ray_engine_reads_a_bucket_in_its_tasks(uploaded, tmp_path: Path) -> None:
-    """`assay curate run s3://... --engine ray` as a user runs it: the cluster the run starts inherits the
-    store's settings from the environment, and its read tasks fetch the files."""
-    pytest.importorskip("ray", reason="the Ray engine's tests need assay[ray]")
+def test_the_ray_engines_read_tasks_fetch_from_the_bucket(uploaded, tmp_path: Path, monkeypatch) -> None:
+    """A Ray cluster started where the store's settings are in the environment (as a run that starts its
+    own cluster, or `ray start`, passes them on to its workers): the read tasks fetch the files, never
+    the driver, and the version is the local engine's."""
+    ray = pytest.importorskip("ray", reason="the Ray engine's tests need assay[ray]")
     files, prefix = uploaded
-    _, local = _run(tmp_path, "local", sorted(files), CurateConfig())
-    Workspace.init(tmp_path / "ray")
-    (tmp_path / "ray" / "assay.toml").write_text("[curate.ray]\nnum_cpus = 1\n")
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    cmd = [sys.executable, "-m", "assay", "--workspace", str(tmp_path / "ray"), "curate", "run", f"{prefix}/*",
-           "--engine", "ray", "--json"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout)["version"] == local.version_id
+    cfg = CurateConfig.model_validate({"read": {"chunk_rows": 7}})
+    _, local = _run(tmp_path, "local", sorted(files), cfg)
+
+    async def refuse(self, *args, **kwargs):
+        raise AssertionError("the driver fetched a file")
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:
+        monkeypatch.setattr(s3fs.S3FileSystem, "_get_file", refuse)  # in this process only: the driver lists
+        ws, _ = Workspace.init(tmp_path / "ray")
+        result = curate(ws, [f"{prefix}/*"], cfg.model_copy(update={"engine": "ray"}))
+    finally:
+        ray.shutdown()
+    assert result.version_id == local.version_id
+    assert not staging_leftovers(ws.layout) and not any(ws.layout.tmp.iterdir())
