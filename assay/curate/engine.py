@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,7 @@ from assay.curate.readers.remote import fetched
 from assay.curate.spill import Parts, Spill
 from assay.curate.steps import REGISTRY, StepContext
 from assay.curate.steps.base import DECISION_COLUMNS, DETAIL, DUPLICATE_OF, REASON, CorpusInput
+from assay.curate.threads import cores, parallel_map, read_ahead
 from assay.errors import InputError
 from assay.schema import CONTENT_DTYPES, ID, QUARANTINE_SCHEMA, SOURCE, content_columns
 
@@ -72,10 +74,10 @@ def read_inputs(files: list[InputFile], cfg: CurateConfig, spill: Spill, progres
         n = 0
         if f.url is not None:
             progress("fetch", {"source": f.source, "url": f.url})
-        with fetched(f, spill.root) as (local, fingerprint):
+        with fetched(f, spill.root) as (local, fingerprint), closing(read_ahead(read_chunks(local, cfg.read))) as chunks:
             if fingerprint is not None:
                 fingerprints[f.source] = fingerprint
-            for chunk in read_chunks(local, cfg.read):
+            for chunk in chunks:
                 block, occurrence = with_provisional_ids(chunk.rows)
                 if occurrence is not None:
                     keys.append(occurrence)
@@ -86,13 +88,26 @@ def read_inputs(files: list[InputFile], cfg: CurateConfig, spill: Spill, progres
     return ingested(rows, quarantine, keys, fingerprints)
 
 
+_PARALLEL_ROWS = 16_384  # below this a block's ids are computed in one thread (threads cost more)
+
+
 def with_provisional_ids(block: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """A block read from a file with ids for occurrence 0, and its rows' occurrence keys (None when empty)."""
+    """A block read from a file with ids for occurrence 0, and its rows' occurrence keys (None when empty).
+
+    Both are row-wise, so they are computed on slices of the block in one thread per core (most of the
+    work is Polars string passes, which release the GIL) and joined: the same values as in one go."""
     if not block.height:
         return with_ids(block, pl.Series(ID, [], dtype=pl.String)), None
-    light = light_text(block)
-    ids = ids_for(block.get_column(SOURCE), light, pl.zeros(block.height, pl.Int64, eager=True))
-    return with_ids(block, ids), occurrence_keys(block, light)
+    n = min(cores(), max(1, block.height // _PARALLEL_ROWS))
+    step = -(-block.height // n)
+    parts = parallel_map(lambda k: _provisional(block.slice(k * step, step)), n)
+    ids, keys = (pl.concat([p[i] for p in parts]) for i in (0, 1))
+    return with_ids(block, ids), keys
+
+
+def _provisional(rows: pl.DataFrame) -> tuple[pl.Series, pl.DataFrame]:
+    light = light_text(rows)
+    return ids_for(rows.get_column(SOURCE), light, pl.zeros(rows.height, pl.Int64, eager=True)), occurrence_keys(rows, light)
 
 
 def ingested(rows: Parts, quarantine: Parts, keys: list[pl.DataFrame], fingerprints: dict[str, dict]) -> Ingested:

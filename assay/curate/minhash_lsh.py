@@ -12,8 +12,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import polars as pl
 
-from assay.curate.minhash_parallel import cores, parallel_map
 from assay.curate.minhash_signatures import Shingles
+from assay.curate.threads import cores, parallel_map
 
 # A bucket with more members than this gets a star of pairs around one anchor, not all pairs.
 MAX_ALL_PAIRS = 32

@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from assay.curate.minhash_parallel import parallel_map
+from assay.curate.threads import parallel_map
 from assay.curate.words import ramp, token_hashes
 
 # Odd 64-bit multiplier for the polynomial that folds n token hashes into one shingle hash.

@@ -36,3 +36,20 @@ def test_ids_match_the_reference_definition_with_repeats_and_sources():
     assert ids.columns[0] == "id" and ids["id"].to_list() == _reference_ids(df)
     assert ids["id"].n_unique() == df.height  # repeats get their occurrence number
     assert assign_ids(df.head(0)).height == 0
+
+
+def test_provisional_ids_are_the_same_in_one_thread_or_in_slices_on_several(monkeypatch):
+    """A read block's ids and occurrence keys are computed on slices in one thread per core; the
+    slicing must not show in the values (occurrence 0 here: repeats are renumbered later)."""
+    from assay.curate import engine
+
+    rows = [{"source": src, "text": text} for src in ("a.jsonl", None) for text in TRICKY * 2]
+    df = pl.DataFrame(rows)
+    expected = [hashlib.blake2b(f"{s or ''}\x1f{k}\x1f0".encode(), digest_size=8).hexdigest()
+                for s, k in zip(df["source"], _reference_light(df["text"]), strict=True)]
+    one, keys_one = engine.with_provisional_ids(df)  # below the threshold: one thread
+    assert one["id"].to_list() == expected
+    monkeypatch.setattr(engine, "_PARALLEL_ROWS", 5)
+    monkeypatch.setattr(engine, "cores", lambda: 3)
+    many, keys_many = engine.with_provisional_ids(df)
+    assert many.equals(one) and keys_many.equals(keys_one)

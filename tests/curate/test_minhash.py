@@ -312,12 +312,12 @@ def test_jaccard_matches_python_sets(rows):
 
 
 def test_thread_count_does_not_change_results(monkeypatch, corpus):
-    from assay.curate import minhash_lsh, minhash_parallel
+    from assay.curate import minhash_lsh, threads
 
     rows = corpus * 20
     expected = near_duplicates(rows, MinHashConfig(keep="longest"))
     for n in [1, 3]:
-        monkeypatch.setattr(minhash_parallel, "cores", lambda n=n: n)
+        monkeypatch.setattr(threads, "cores", lambda n=n: n)
         monkeypatch.setattr(minhash_lsh, "cores", lambda n=n: n)
         monkeypatch.setattr(minhash_signatures, "_CHUNK_DOCS", 5)
         monkeypatch.setattr(minhash_lsh, "_MIN_KEYS", 1)

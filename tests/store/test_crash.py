@@ -30,12 +30,12 @@ WRITER = textwrap.dedent(
 
     versions.publish_dir = publish
     if crash_at == "mid-write":
-        real_write = pl.DataFrame.write_parquet
+        real_write = pl.LazyFrame.sink_parquet
         def write(self, path, *a, **k):
             if str(path).endswith("rejects.parquet"):
                 os._exit(9)
             return real_write(self, path, *a, **k)
-        pl.DataFrame.write_parquet = write
+        pl.LazyFrame.sink_parquet = write
     n = int(sys.argv[3])
     ws = Workspace.open(sys.argv[1])
     df = pl.DataFrame({"id": [str(i) for i in range(n)], "text": ["x" * 200 + str(i) for i in range(n)]})

@@ -74,3 +74,56 @@ def test_version_id_is_deterministic(texts, kind, cfg):
     digests = {"data": frame_digest(df)}
     assert version_id(kind, ["p"], str(cfg), digests) == version_id(kind, ["p"], str(cfg), {"data": frame_digest(df.clone())})
     assert version_id(kind, ["p"], str(cfg), digests) != version_id(kind, ["p"], str(cfg + 1), digests)
+
+
+def test_parquet_writer_streams_blocks_into_row_groups_and_keeps_values(tmp_path, monkeypatch):
+    """Blocks are written as row groups of about _ROW_GROUP_BYTES (compressed in parallel); the file
+    reads back as the same rows and types, whatever the block and row-group boundaries."""
+    import pyarrow.parquet as pq
+
+    from assay.store import datasets
+    from assay.store.blocks import Blocks
+
+    class Two(Blocks):
+        frames_read = 0
+
+        def __init__(self, df: pl.DataFrame) -> None:
+            self.parts = [df.head(7), df.tail(df.height - 7)]
+
+        @property
+        def schema(self) -> pl.Schema:
+            return self.parts[0].schema
+
+        @property
+        def height(self) -> int:
+            return sum(p.height for p in self.parts)
+
+        def frames(self, columns=None):
+            for part in self.parts:
+                Two.frames_read += 1
+                yield part
+
+    df = pl.DataFrame({"id": [f"r{i}" for i in range(40)], "text": ["word " * i for i in range(40)],
+                       "tags": [[str(i)] if i % 3 else None for i in range(40)], "score": [i / 7 for i in range(40)]})
+    monkeypatch.setattr(datasets, "_ROW_GROUP_BYTES", 200)
+    datasets._write_parquet(Two(df), tmp_path / "x.parquet")
+    assert pl.read_parquet(tmp_path / "x.parquet").equals(df) and Two.frames_read == 2
+    assert pq.ParquetFile(tmp_path / "x.parquet").metadata.num_row_groups > 2
+    datasets._write_parquet(datasets.FrameBlocks(df.clear()), tmp_path / "empty.parquet")
+    assert pl.read_parquet(tmp_path / "empty.parquet").schema == df.schema
+
+
+def test_parquet_writer_reports_a_full_disk_as_an_os_error(tmp_path):
+    """Polars reports I/O failures as ComputeError; the writer turns them back into the OSError (with
+    its errno) that the store maps to 'the disk is full'. /dev/full fails every write with ENOSPC."""
+    import errno
+    from pathlib import Path
+
+    from assay.store import datasets
+
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    frame = pl.DataFrame({"text": ["x" * 1000] * 1000})
+    with pytest.raises(OSError) as raised:
+        datasets._write_parquet(datasets.FrameBlocks(frame), Path("/dev/full"))
+    assert raised.value.errno == errno.ENOSPC

@@ -1,7 +1,7 @@
 """JSON Lines (also gzip): a fast polars pass per block, per-line Python only where it fails.
 
-Lines are found with whole-buffer operations (`readlines` in C, offsets in NumPy), not a Python loop
-per line: a block is one bytes buffer of its lines joined by newlines plus their numbers and offsets
+Lines are found with whole-buffer operations (large reads, newlines and offsets in NumPy), not a Python
+loop per line: a block is one bytes buffer of its lines joined by newlines plus their numbers and offsets
 (`Lines`), which is what polars parses. Per-line Python runs only for lines that need it (blank or
 `\\r`-terminated lines, invalid UTF-8, lines polars refuses, suspected non-text values).
 """
@@ -97,34 +97,50 @@ class Lines(Sequence[bytes]):
         return Lines(data, np.concatenate(numbers), np.concatenate(starts), np.concatenate(ends))
 
 
-def _read_lines(raw: list[bytes], first: int) -> Lines:
-    """The non-blank lines of `raw` (lines as `readlines` returns them, numbered from `first`), each
-    without its trailing \\r and \\n (as `line.rstrip(b"\\r\\n")`)."""
-    data = b"".join(raw)
+def _pieces(fh: IO[bytes]) -> Iterator[bytes]:
+    """The file's bytes, about `_READ_BYTES` at a time, cut after a line end (the last piece maybe not):
+    whole-buffer reads, not a bytes object per line."""
+    rest = b""
+    while block := fh.read(_READ_BYTES):
+        cut = block.rfind(b"\n") + 1
+        if not cut:
+            rest += block
+            continue
+        yield block if not rest and cut == len(block) else b"".join((rest, memoryview(block)[:cut]))
+        rest = block[cut:]
+    if rest:
+        yield rest
+
+
+def _read_lines(data: bytes, first: int) -> tuple[Lines, int]:
+    """The non-blank lines of `data` (whole lines, numbered from `first`), each without its trailing \\r
+    and \\n (as `line.rstrip(b"\\r\\n")`), and how many physical lines `data` holds."""
     if not data:  # a file holding only a byte order mark
-        return Lines.of_pairs([])
-    lengths = np.fromiter(map(len, raw), np.int64, len(raw))
-    stops = np.cumsum(lengths)
-    starts, ends = stops - lengths, stops.copy()
+        return Lines.of_pairs([]), 0
     arr = np.frombuffer(data, np.uint8)
+    stops = np.flatnonzero(arr == 10) + 1  # each line runs up to and including its "\n"
+    if not len(stops) or stops[-1] != len(data):
+        stops = np.append(stops, len(data))
+    starts = np.concatenate([[0], stops[:-1]])
+    ends = stops.copy()
     while True:  # strip line ends: one round for "\n", more only for "\r\n" and the like
         last = arr[np.maximum(ends - 1, 0)]
         strip = (ends > starts) & ((last == 10) | (last == 13))
         if not strip.any():
             break
         ends[strip] -= 1
-    numbers = np.arange(first, first + len(raw), dtype=np.int64)
+    numbers = np.arange(first, first + len(stops), dtype=np.int64)
     # A blank line (empty or only whitespace) starts with whitespace or is empty; check only those.
     maybe = np.flatnonzero((ends == starts) | _WHITESPACE[arr[np.minimum(starts, len(arr) - 1)]])
     blank = [k for k in maybe.tolist() if not data[starts[k] : ends[k]].strip(b" \t\n\r\x0b\x0c")]
     clean = not blank and bool((ends >= stops - 1).all())  # lines end with one "\n" (the last maybe none)
     if clean:
-        return Lines(data, numbers, starts, ends)
-    keep = np.ones(len(raw), bool)
+        return Lines(data, numbers, starts, ends), len(stops)
+    keep = np.ones(len(stops), bool)
     keep[blank] = False
     kept = np.flatnonzero(keep)
     pieces = [data[starts[k] : ends[k]] for k in kept.tolist()]
-    return Lines.of_pairs(list(zip(numbers[kept].tolist(), pieces, strict=True)))
+    return Lines.of_pairs(list(zip(numbers[kept].tolist(), pieces, strict=True))), len(stops)
 
 
 def _line_blocks(fh: IO[bytes], cfg: ReadConfig) -> Iterator[Lines]:
@@ -133,11 +149,9 @@ def _line_blocks(fh: IO[bytes], cfg: ReadConfig) -> Iterator[Lines]:
     pending: list[tuple[Lines, int, int]] = []
     rows = size = 0
     first = 1
-    while raw := fh.readlines(_READ_BYTES):
-        if first == 1:
-            raw[0] = raw[0].removeprefix(BOM)
-        lines = _read_lines(raw, first)
-        first += len(raw)
+    for data in _pieces(fh):
+        lines, physical = _read_lines(data.removeprefix(BOM) if first == 1 else data, first)
+        first += physical
         cum = np.concatenate([[0], np.cumsum(lines.ends - lines.starts)])
         a = 0
         while a < len(lines):
