@@ -154,18 +154,21 @@ def main() -> None:
             if not data.exists():
                 write_corpus(n, data, args.seed)
             ours, theirs, alone = [], [], []
-            for _ in range(args.repeat):  # ours and the baseline alternate, so both see the same load
-                print(f"{'':>10} load {os.getloadavg()[0]:.2f}")
-                ours.append(run_once(data, root, steps=args.steps))
-                base_rate = base_rate or ours[-1]["wall_s"] / n
-                report("this", n, ours[-1], base_rate)
-                if args.step_alone:
-                    alone.append(step_alone_run(data, root))
-                    print(f"{'step alone':>10} {n:>11,} {alone[-1]['wall_s']:>8.1f} {n / alone[-1]['wall_s']:>9,.0f} "
-                          f"{alone[-1]['cpu_s']:>8.1f} {alone[-1]['peak_rss_gb']:>12.2f}  (near_duplicates on the same texts)")
-                if tree is not None:
-                    theirs.append(run_once(data, root, tree, steps=args.steps))
-                    report(args.baseline[:10], n, theirs[-1], base_rate)
+            kinds = ["this", *(["alone"] if args.step_alone else []), *(["base"] if tree is not None else [])]
+            for k in range(args.repeat):  # ours and the others alternate, so all see the same load, and
+                print(f"{'':>10} load {os.getloadavg()[0]:.2f}")  # which runs first rotates: the first run
+                for kind in kinds[k % len(kinds):] + kinds[: k % len(kinds)]:  # after a pause measured
+                    if kind == "this":  # 0.2-0.4 s slower than the same code run right after it
+                        ours.append(run_once(data, root, steps=args.steps))
+                        base_rate = base_rate or ours[-1]["wall_s"] / n
+                        report("this", n, ours[-1], base_rate)
+                    elif kind == "alone":
+                        alone.append(step_alone_run(data, root))
+                        print(f"{'step alone':>10} {n:>11,} {alone[-1]['wall_s']:>8.1f} {n / alone[-1]['wall_s']:>9,.0f} "
+                              f"{alone[-1]['cpu_s']:>8.1f} {alone[-1]['peak_rss_gb']:>12.2f}  (near_duplicates on the same texts)")
+                    else:
+                        theirs.append(run_once(data, root, tree, steps=args.steps))
+                        report(args.baseline[:10], n, theirs[-1], base_rate)
             r = min(ours, key=lambda x: x["wall_s"])
             if tree is not None:
                 b = min(theirs, key=lambda x: x["wall_s"])

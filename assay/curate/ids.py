@@ -37,6 +37,7 @@ def light_normalize(texts: pl.Series) -> pl.Series:
     whitespace run or non-space whitespace exactly when it holds two spaces or one of `_ASCII_SPACES`
     (plain substring searches); the regex runs only on the rows that are not ASCII.
     """
+    texts = texts.clone()  # `scatter` below writes in place: the caller's series stays as it was
     wide = texts.str.len_bytes() != texts.str.len_chars()  # null for null rows, which stay null
     todo = wide.arg_true()
     if len(todo):
@@ -52,7 +53,12 @@ def light_normalize(texts: pl.Series) -> pl.Series:
     todo = spaced.arg_true()  # a whitespace run, or whitespace other than a space
     if len(todo):
         texts = texts.scatter(todo, texts.gather(todo).str.replace_all(r"\s+", " "))
-    return texts.str.strip_chars()
+    # Whitespace is now single spaces only, so stripping is needed only where a row starts or ends with
+    # one (a strip over every row costs ~0.1 s per 100k rows of 1 KB).
+    padded = (texts.str.starts_with(" ") | texts.str.ends_with(" ")).arg_true()
+    if len(padded):
+        texts = texts.scatter(padded, texts.gather(padded).str.strip_chars(" "))
+    return texts
 
 
 def light_text(df: pl.DataFrame) -> pl.Series:

@@ -103,7 +103,7 @@ def _within(col: pl.Series, mask: pl.Series, test: Callable[[pl.Series], pl.Seri
 def _where(col: pl.Series, mask: pl.Series | np.ndarray, fix: Fix) -> pl.Series:
     """Apply a fix only to the rows that need it."""
     idx = pl.Series(mask).fill_null(False).arg_true()
-    return col if idx.len() == 0 else col.scatter(idx, fix(col.gather(idx)))
+    return col if idx.len() == 0 else col.clone().scatter(idx, fix(col.gather(idx)))  # scatter writes in place
 
 
 def _nfc(form: str) -> Fix:
