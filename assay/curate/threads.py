@@ -36,21 +36,24 @@ _DONE = object()
 def read_ahead(items: Iterable[T]) -> Iterator[T]:
     """`items`, with the next item produced in a thread while the caller works on this one.
 
-    Reading a block (file I/O, Polars' parser) then overlaps the caller's work on the previous block:
-    at most one item waits, so memory grows by one item. An exception in the producer is raised here,
-    and a caller that stops early stops the producer (it is woken, then closes its iterator).
+    Reading a block (file I/O, Polars' parser) then overlaps the caller's work on the previous block.
+    The producer makes one item, hands it over and waits until the caller has taken it before making
+    the next, so at most one item is held beyond the caller's. An exception in the producer is raised
+    here, and a caller that stops early stops the producer (which then closes its iterator).
     """
-    slot: queue.Queue = queue.Queue(maxsize=1)
+    slot: queue.Queue = queue.Queue(maxsize=1)  # never full when put to: the last item was taken
+    taken = threading.Semaphore(0)
     stop = threading.Event()
 
     def produce() -> None:
         try:
             for item in items:
-                if not _put(slot, (item, None), stop):
+                slot.put((item, None))
+                if not _taken(taken, stop):
                     return
-            _put(slot, (_DONE, None), stop)
+            slot.put((_DONE, None))
         except BaseException as exc:  # raised again in the consumer
-            _put(slot, (_DONE, exc), stop)
+            slot.put((_DONE, exc))
         finally:
             close = getattr(items, "close", None)
             if close is not None:
@@ -61,6 +64,7 @@ def read_ahead(items: Iterable[T]) -> Iterator[T]:
     try:
         while True:
             item, exc = slot.get()
+            taken.release()
             if exc is not None:
                 raise exc
             if item is _DONE:
@@ -71,12 +75,9 @@ def read_ahead(items: Iterable[T]) -> Iterator[T]:
         worker.join()
 
 
-def _put(slot: queue.Queue, entry: tuple, stop: threading.Event) -> bool:
-    """Put `entry` once there is room; False when the consumer stopped first."""
-    while not stop.is_set():
-        try:
-            slot.put(entry, timeout=0.05)
-            return True
-        except queue.Full:
-            continue
-    return False
+def _taken(taken: threading.Semaphore, stop: threading.Event) -> bool:
+    """Wait until the caller takes the item just handed over; False when it stopped first."""
+    while not taken.acquire(timeout=0.05):
+        if stop.is_set():
+            return False
+    return True
