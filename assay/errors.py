@@ -5,6 +5,10 @@ The CLI maps them to exit codes: 2 for bad input or configuration, 1 for a faile
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+
 
 class AssayError(Exception):
     """Base class for every error assay raises on purpose."""
@@ -50,15 +54,30 @@ class StorageError(AssayError):
     """The disk refused a write (full, over quota); what was being written was never published."""
 
 
+_OS_ERROR_CODE = re.compile(r"\(os error (\d+)\)")
+
+
+def os_errno(exc: BaseException) -> int | None:
+    """The OS error code of a failed read or write: `errno`, or, for Polars (whose OSError has no errno,
+    and whose Parquet writer raises ComputeError), the "(os error N)" in its message."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.errno
+    found = _OS_ERROR_CODE.search(str(exc))
+    return int(found.group(1)) if found else None
+
+
+def disk_full(exc: BaseException) -> bool:
+    return os_errno(exc) in (errno.ENOSPC, errno.EDQUOT)
+
+
 def storage_error(exc: OSError) -> StorageError | None:
     """A disk-full OSError as a user-facing error; None for any other OSError (those stay bugs)."""
-    import errno
-
-    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+    if not disk_full(exc):
         return None
     where = f" writing {exc.filename}" if exc.filename else ""
+    reason = exc.strerror or os.strerror(os_errno(exc) or errno.ENOSPC)
     return StorageError(
-        f"the disk is full{where}: {exc.strerror}; nothing half-written was published",
+        f"the disk is full{where}: {reason}; nothing half-written was published",
         hint="free space on the workspace's disk (`assay doctor` removes staging leftovers), then rerun: finished versions are reused",
     )
 

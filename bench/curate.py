@@ -155,10 +155,12 @@ def main() -> None:
                 write_corpus(n, data, args.seed)
             ours, theirs, alone = [], [], []
             kinds = ["this", *(["alone"] if args.step_alone else []), *(["base"] if tree is not None else [])]
-            for k in range(args.repeat):  # ours and the others alternate, so all see the same load, and
-                print(f"{'':>10} load {os.getloadavg()[0]:.2f}")  # which runs first rotates: the first run
-                for kind in kinds[k % len(kinds):] + kinds[: k % len(kinds)]:  # after a pause measured
-                    if kind == "this":  # 0.2-0.4 s slower than the same code run right after it
+            # Ours and the others alternate, so all see the same load, and which runs first rotates: the
+            # first run after a pause measured 0.2-0.4 s slower than the same code run right after it.
+            for k in range(args.repeat):
+                print(f"{'':>10} load {os.getloadavg()[0]:.2f}")
+                for kind in kinds[k % len(kinds):] + kinds[: k % len(kinds)]:
+                    if kind == "this":
                         ours.append(run_once(data, root, steps=args.steps))
                         base_rate = base_rate or ours[-1]["wall_s"] / n
                         report("this", n, ours[-1], base_rate)

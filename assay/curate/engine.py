@@ -94,8 +94,9 @@ _PARALLEL_ROWS = 16_384  # below this a block's ids are computed in one thread (
 def with_provisional_ids(block: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """A block read from a file with ids for occurrence 0, and its rows' occurrence keys (None when empty).
 
-    Both are row-wise, so they are computed on slices of the block in one thread per core (most of the
-    work is Polars string passes, which release the GIL) and joined: the same values as in one go."""
+    Both are row-wise, so they are computed on slices of the block in one thread per core and joined:
+    the same values as in one go. Only the Polars passes release the GIL (the per-row blake2b and NFC
+    check do not): on 2 cores 0.58-0.69 s against 0.76-0.79 s per 100k rows of ~0.9 KB."""
     if not block.height:
         return with_ids(block, pl.Series(ID, [], dtype=pl.String)), None
     n = min(cores(), max(1, block.height // _PARALLEL_ROWS))

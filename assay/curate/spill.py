@@ -8,7 +8,6 @@ fills while spilling is a clear error naming the folder.
 
 from __future__ import annotations
 
-import errno
 import io
 import shutil
 from collections.abc import Iterator, Sequence
@@ -19,7 +18,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from assay.errors import StorageError
+from assay.errors import StorageError, disk_full
 from assay.schema import content_columns, content_text
 from assay.store.blocks import align, union_schema
 
@@ -111,7 +110,7 @@ def _from_held(data: pa.Table | bytes, columns: list[str] | None) -> pl.DataFram
 def spill_error(exc: OSError, root: Path) -> StorageError:
     """The error for a write to the run's spill folder that failed (a full disk named as such)."""
     free = shutil.disk_usage(root.parent).free if root.parent.exists() else 0
-    if exc.errno == errno.ENOSPC:
+    if disk_full(exc):
         return StorageError(
             f"the disk filled while spilling intermediate rows to {root} ({free / 2**30:.1f} GiB free now); "
             "the run was stopped and its spill files removed, no version was written",

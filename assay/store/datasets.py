@@ -9,7 +9,6 @@ same id and writing it again is a no-op.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 import polars as pl
 from polars.io.plugins import register_io_source
 
-from assay.errors import ConfigError
+from assay.errors import ConfigError, os_errno
 from assay.schema import QUARANTINE_SCHEMA, REJECT_SCHEMA
 from assay.store.atomic import staging_dir
 from assay.store.blocks import Blocks, FrameBlocks, as_blocks
@@ -63,7 +62,6 @@ def _or_empty(frame: pl.DataFrame | Blocks | None, schema: dict) -> Blocks:
 # Row groups of about this many bytes: Polars compresses them in parallel and holds only a few in
 # memory (pyarrow's writer compressed one block after another on one core: ~2x slower on 2 cores).
 _ROW_GROUP_BYTES = 16 * 2**20
-_OS_ERROR = re.compile(r"\(os error (\d+)\)")
 
 
 def _write_parquet(blocks: Blocks, path: Path) -> None:
@@ -85,10 +83,9 @@ def _write_parquet(blocks: Blocks, path: Path) -> None:
     try:
         lazy.sink_parquet(path, compression="zstd", compression_level=1, row_group_size=rows_per_group)
     except pl.exceptions.PolarsError as exc:
-        code = _OS_ERROR.search(str(exc))
-        if code is None:
+        if (code := os_errno(exc)) is None:
             raise
-        raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from exc
+        raise OSError(code, os.strerror(code), str(path)) from exc
 
 
 def _write_parquets(parts: tuple[tuple[Blocks, str], ...], folder: Path) -> None:

@@ -24,7 +24,7 @@ def test_read_ahead_yields_every_item_in_order_and_runs_exactly_one_ahead():
         while len(produced) < min(item + 2, 5) and time.monotonic() < deadline:
             time.sleep(0.001)  # the producer makes the next item while this one is worked on
         got.append(item)
-        assert min(item + 2, 5) <= len(produced) <= item + 2  # made the next one, and no more  # at most one waiting, one being made
+        assert min(item + 2, 5) <= len(produced) <= item + 2  # made the next one, and no more
     assert got == list(range(5))
 
 

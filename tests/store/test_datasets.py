@@ -85,10 +85,8 @@ def test_parquet_writer_streams_blocks_into_row_groups_and_keeps_values(tmp_path
     from assay.store.blocks import Blocks
 
     class Two(Blocks):
-        frames_read = 0
-
         def __init__(self, df: pl.DataFrame) -> None:
-            self.parts = [df.head(7), df.tail(df.height - 7)]
+            self.parts, self.frames_read = [df.head(7), df.tail(df.height - 7)], 0
 
         @property
         def schema(self) -> pl.Schema:
@@ -100,20 +98,21 @@ def test_parquet_writer_streams_blocks_into_row_groups_and_keeps_values(tmp_path
 
         def frames(self, columns=None):
             for part in self.parts:
-                Two.frames_read += 1
+                self.frames_read += 1
                 yield part
 
     df = pl.DataFrame({"id": [f"r{i}" for i in range(40)], "text": ["word " * i for i in range(40)],
                        "tags": [[str(i)] if i % 3 else None for i in range(40)], "score": [i / 7 for i in range(40)]})
     monkeypatch.setattr(datasets, "_ROW_GROUP_BYTES", 200)
-    datasets._write_parquet(Two(df), tmp_path / "x.parquet")
-    assert pl.read_parquet(tmp_path / "x.parquet").equals(df) and Two.frames_read == 2
+    blocks = Two(df)
+    datasets._write_parquet(blocks, tmp_path / "x.parquet")
+    assert pl.read_parquet(tmp_path / "x.parquet").equals(df) and blocks.frames_read == 2
     assert pq.ParquetFile(tmp_path / "x.parquet").metadata.num_row_groups > 2
     datasets._write_parquet(datasets.FrameBlocks(df.clear()), tmp_path / "empty.parquet")
     assert pl.read_parquet(tmp_path / "empty.parquet").schema == df.schema
 
 
-def test_parquet_writer_reports_a_full_disk_as_an_os_error(tmp_path):
+def test_polars_write_errors_on_a_full_disk_are_named_as_such(tmp_path):
     """Polars reports I/O failures as ComputeError; the writer turns them back into the OSError (with
     its errno) that the store maps to 'the disk is full'. /dev/full fails every write with ENOSPC."""
     import errno
@@ -123,7 +122,14 @@ def test_parquet_writer_reports_a_full_disk_as_an_os_error(tmp_path):
 
     if not Path("/dev/full").exists():
         pytest.skip("needs /dev/full")
+    from assay.errors import storage_error
+
     frame = pl.DataFrame({"text": ["x" * 1000] * 1000})
     with pytest.raises(OSError) as raised:
         datasets._write_parquet(datasets.FrameBlocks(frame), Path("/dev/full"))
     assert raised.value.errno == errno.ENOSPC
+    # Polars' other writers raise an OSError without errno; the code in its message still counts.
+    with pytest.raises(OSError) as ipc:
+        frame.write_ipc("/dev/full")
+    full = storage_error(ipc.value)
+    assert full is not None and "the disk is full" in str(full) and "No space left" in str(full)
