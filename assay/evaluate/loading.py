@@ -177,7 +177,10 @@ def _candidate_network(model: Any, base: Any, settings: ScoringSettings) -> Any:
         return _load_folder(model.path, settings)
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(_load_base(base, settings), str(model.path), adapter_name=CANDIDATE)
+    from assay.train.methods import peft_wrapping
+
+    with peft_wrapping():
+        return PeftModel.from_pretrained(_load_base(base, settings), str(model.path), adapter_name=CANDIDATE)
 
 
 def _load_base(base: Any, settings: ScoringSettings) -> Any:

@@ -8,6 +8,8 @@ method implies (a peft adapter, or a full model for `full`).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +25,17 @@ def adapt(model: Any, cfg: TrainConfig, *, base_path: Path) -> Any:
         return _full(model, cfg)
     from peft import get_peft_model
 
-    with warnings.catch_warnings():
-        # peft 0.21 reads transformers' deprecated `is_gradient_checkpointing`; the warning is theirs, not the user's.
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    with peft_wrapping():
         return get_peft_model(model, peft_config(cfg, base_path=base_path))
+
+
+@contextmanager
+def peft_wrapping() -> Iterator[None]:
+    """Around peft wrapping or loading a model: peft 0.21 reads transformers' deprecated
+    `is_gradient_checkpointing`, a FutureWarning that is theirs, not the user's."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
 
 
 def peft_config(cfg: TrainConfig, *, base_path: Path) -> Any:

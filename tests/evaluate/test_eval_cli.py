@@ -65,6 +65,7 @@ class Trained:
     ws: Path
     model: str
     run: dict[str, Any]  # `assay eval run --json` of the passing evaluation
+    stderr: str  # what that run printed to stderr
 
     def assay(self, *args: str, ws: Path | None = None, check: int | None = 0) -> Any:
         return run_cli(*args, "--workspace", str(ws or self.ws), check=check)
@@ -91,9 +92,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     assert data["kind"] == "curated" and data["counts"]
     model = run_json("train", "run", "--data", "task-v1", "--base", str(base), "--config", str(root / "config.toml"),
                      "--allow-unreviewed", "--name", "task-lora", "--workspace", str(ws))["model"]
-    result = run_json("eval", "run", "task-lora", "--baseline", "base", "--suite", str(root / "suite.toml"),
-                      "--config", str(root / "config.toml"), "--workspace", str(ws))
-    return Trained(root, ws, model, result)
+    proc = run_cli("eval", "run", "task-lora", "--baseline", "base", "--suite", str(root / "suite.toml"),
+                   "--config", str(root / "config.toml"), "--workspace", str(ws), "--json")
+    return Trained(root, ws, model, json.loads(proc.stdout), proc.stderr)
 
 
 def test_eval_run_json_has_the_documented_schema(trained: Trained) -> None:
@@ -111,6 +112,11 @@ def test_eval_run_json_has_the_documented_schema(trained: Trained) -> None:
     rouge = next(c for c in out["checks"] if c["name"] == "task")["metrics"]["rougeL"]
     assert rouge["candidate"] > rouge["baseline"] and rouge["delta"] == pytest.approx(rouge["candidate"] - rouge["baseline"])
     assert rouge["ci_low"] <= rouge["delta"] <= rouge["ci_high"] and rouge["n"] == 24
+
+
+def test_eval_run_prints_no_library_warning(trained: Trained) -> None:
+    # peft reads transformers' deprecated `is_gradient_checkpointing` when it loads the adapter: not the user's warning
+    assert "Warning" not in trained.stderr, trained.stderr
 
 
 def test_show_verify_and_the_report_file(trained: Trained) -> None:
