@@ -66,16 +66,20 @@ def os_errno(exc: BaseException) -> int | None:
     return int(found.group(1)) if found else None
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 def disk_full(exc: BaseException) -> bool:
-    return os_errno(exc) in (errno.ENOSPC, errno.EDQUOT)
+    return os_errno(exc) in _DISK_FULL
 
 
 def storage_error(exc: OSError) -> StorageError | None:
     """A disk-full OSError as a user-facing error; None for any other OSError (those stay bugs)."""
-    if not disk_full(exc):
+    code = os_errno(exc)
+    if code not in _DISK_FULL:
         return None
     where = f" writing {exc.filename}" if exc.filename else ""
-    reason = exc.strerror or os.strerror(os_errno(exc) or errno.ENOSPC)
+    reason = exc.strerror or os.strerror(code)
     return StorageError(
         f"the disk is full{where}: {reason}; nothing half-written was published",
         hint="free space on the workspace's disk (`assay doctor` removes staging leftovers), then rerun: finished versions are reused",
