@@ -112,6 +112,27 @@ def test_parquet_writer_streams_blocks_into_row_groups_and_keeps_values(tmp_path
     assert pl.read_parquet(tmp_path / "empty.parquet").schema == df.schema
 
 
+def test_parquet_row_groups_are_sized_from_rows_not_from_an_empty_first_block(tmp_path, monkeypatch):
+    """A version's rejects often start with a block holding none (a step that removed nothing there):
+    the row-group size must come from rows that exist, or the whole part becomes one row group that
+    Polars holds in memory (a 1 GB group at 10M rows)."""
+    import pyarrow.parquet as pq
+
+    from assay.curate.spill import Spill
+    from assay.store import datasets
+
+    df = pl.DataFrame({"id": [f"r{i}" for i in range(3000)], "text": ["a few words of text " * 5] * 3000})
+    parts = Spill(tmp_path / "spill", 2**30).parts()
+    for block in (df.clear(), df.head(1), df.slice(1, 1499), df.slice(1500)):
+        parts.append(block)
+    monkeypatch.setattr(datasets, "_ROW_GROUP_BYTES", 100 * 2**10)
+    datasets._write_parquet(parts, tmp_path / "x.parquet")
+    meta = pq.ParquetFile(tmp_path / "x.parquet").metadata
+    assert pl.read_parquet(tmp_path / "x.parquet").equals(df)
+    sizes = [meta.row_group(k).num_rows for k in range(meta.num_row_groups)]
+    assert meta.num_row_groups >= 3 and max(sizes) < 1500, sizes  # ~100 KiB of ~120-byte rows each
+
+
 def test_polars_write_errors_on_a_full_disk_are_named_as_such(tmp_path):
     """Polars reports I/O failures as ComputeError; the writer turns them back into the OSError (with
     its errno) that the store maps to 'the disk is full'. /dev/full fails every write with ENOSPC."""
