@@ -94,8 +94,10 @@ def _write_parquet(blocks: Blocks, path: Path) -> None:
 def _first_rows(frames: Iterator[pl.DataFrame], rows: int) -> list[pl.DataFrame]:
     """Blocks taken from `frames` until they hold `rows` rows or `frames` ends."""
     head: list[pl.DataFrame] = []
-    while sum(f.height for f in head) < rows and (frame := next(frames, None)) is not None:
+    taken = 0
+    while taken < rows and (frame := next(frames, None)) is not None:
         head.append(frame)
+        taken += frame.height
     return head
 
 
